@@ -1,0 +1,1 @@
+"""LogLens: log files to a DuckDB warehouse of events, metrics and anomalies, run by Dagster."""

@@ -1,0 +1,158 @@
+"""The `loglens` command: demo, validate, ingest and dev."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from loglens_pipeline.config import ConfigError, ProjectPaths
+from loglens_pipeline.config.paths import REPO_ROOT
+
+app = typer.Typer(
+    help="LogLens: log files to a DuckDB warehouse of events, metrics and anomalies.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+
+def _paths(config_dir: Path | None) -> ProjectPaths:
+    paths = ProjectPaths.from_env()
+    return ProjectPaths(config_dir.resolve(), paths.data_dir) if config_dir else paths
+
+
+def _load(config_dir: Path | None):
+    from loglens_pipeline.defs.project import Project
+
+    try:
+        return Project.load(_paths(config_dir))
+    except ConfigError as exc:
+        console.print(f"[bold red]{exc}[/]", highlight=False)
+        raise typer.Exit(1) from None
+
+
+ConfigDirOption = typer.Option(
+    None, "--config-dir", help="defaults to $LOGLENS_CONFIG_DIR or ./configs"
+)
+
+
+@app.command()
+def validate(config_dir: Path | None = ConfigDirOption) -> None:
+    """Check all YAML under configs/; errors name the file, the key and what is wrong."""
+    project = _load(config_dir)
+    config = project.config
+    console.print(
+        f"[green]OK[/] {project.paths.config_dir}: {len(config.sources)} sources "
+        f"({', '.join(s.name for s in config.sources)})"
+    )
+
+
+@app.command()
+def demo(
+    hours: int = typer.Option(24, help="hours of sample logs, ending at the last closed hour"),
+    lines_per_hour: int = typer.Option(6000, help="average JSON lines per hour"),
+    keep: bool = typer.Option(False, help="keep an earlier demo's warehouse and sample files"),
+) -> None:
+    """Generate sample logs, ingest them through Dagster, and print what landed in the warehouse."""
+    from loglens_pipeline.demo import run_demo
+    from loglens_pipeline.warehouse.summary import EXAMPLE_QUERIES
+
+    try:
+        result = run_demo(
+            hours=hours,
+            lines_per_hour=lines_per_hour,
+            reset=not keep,
+            log=lambda msg: console.print(f"[dim]{msg}[/]"),
+        )
+    except ConfigError as exc:
+        console.print(f"[bold red]{exc}[/]", highlight=False)
+        raise typer.Exit(1) from None
+    s = result.summary
+    table = Table(title="LogLens warehouse", show_header=False)
+    table.add_row("files", f"{s.files:,}")
+    table.add_row("lines", f"{s.lines:,}")
+    table.add_row(
+        "events",
+        f"{s.events:,}  " + ", ".join(f"{k}: {v:,}" for k, v in s.events_by_source.items()),
+    )
+    table.add_row(
+        "quarantined",
+        f"{s.quarantined:,}  " + ", ".join(f"{k}: {v}" for k, v in s.quarantine_reasons.items()),
+    )
+    table.add_row(
+        "hours covered",
+        f"{s.hours} ({s.first_hour:%Y-%m-%d %H:00} .. {s.last_hour:%Y-%m-%d %H:00} UTC)"
+        if s.first_hour
+        else "0",
+    )
+    incident = result.manifest.incident
+    if incident:
+        table.add_row(
+            "injected incident",
+            f"{incident.service} {incident.start:%H:%M}-{incident.end:%H:%M} UTC",
+        )
+    table.add_row("warehouse", str(result.warehouse))
+    table.add_row("dagster home", str(result.dagster_home))
+    console.print(table)
+    console.print(f"\nTry these with `duckdb -readonly {result.warehouse}` (or any DuckDB client):")
+    for title, sql in EXAMPLE_QUERIES.items():
+        console.print(f"\n[bold]{title}[/]")
+        console.print(Syntax(sql.strip(), "sql", theme="ansi_dark", word_wrap=True))
+    console.print(
+        "\nSee the runs and the asset graph: [bold]loglens dev[/] then http://127.0.0.1:3000"
+    )
+
+
+@app.command()
+def ingest(config_dir: Path | None = ConfigDirOption) -> None:
+    """Ingest every new byte of every watched file now, as one Dagster run."""
+    from loglens_pipeline.definitions import build_definitions
+    from loglens_pipeline.instance import open_instance
+
+    project = _load(config_dir)
+    instance = open_instance(project.paths.data_dir / "dagster_home")
+    result = (
+        build_definitions(project)
+        .resolve_job_def("ingest_job")
+        .execute_in_process(instance=instance, tags={"loglens/trigger": "cli"})
+    )
+    for event in result.get_asset_materialization_events():
+        meta = event.materialization.metadata
+        console.print({k: getattr(v, "value", v) for k, v in meta.items() if k != "per_source"})
+    raise typer.Exit(0 if result.success else 1)
+
+
+@app.command()
+def dev(
+    port: int = typer.Option(3000, help="webserver port"),
+    host: str = typer.Option("127.0.0.1", help="webserver host"),
+) -> None:
+    """Start the Dagster webserver and daemon with the shipped dagster.yaml and workspace.yaml."""
+    from loglens_pipeline.instance import prepare_dagster_home
+
+    project = _load(None)
+    home = prepare_dagster_home(
+        Path(os.environ.get("DAGSTER_HOME") or project.paths.data_dir / "dagster_home")
+    )
+    os.environ["DAGSTER_HOME"] = str(home)
+    console.print(f"DAGSTER_HOME={home}  UI: http://{host}:{port}")
+    # `dagster dev` ignores SIGTERM when SIGINT was ignored by the parent: restore defaults.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    dagster = Path(sys.executable).with_name("dagster")
+    os.chdir(REPO_ROOT)
+    os.execv(
+        str(dagster),
+        [str(dagster), "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)],
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Dagster wiring, one folder per area; the logic they call lives in plain modules."""

@@ -1,0 +1,1 @@
+"""Ingestion area: the `raw/events` asset, `log_file_sensor` and `ingest_job`."""

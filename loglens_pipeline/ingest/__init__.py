@@ -1,0 +1,1 @@
+"""Ingestion: which files a source watches, their identity, reading new bytes, parsing, committing."""

@@ -1,0 +1,174 @@
+"""Reading new bytes of a file as bounded batches of complete lines, split without a Python loop.
+
+Each batch covers whole lines from a start offset to just past its last newline; a partial last
+line is left for a later read. Lines become an Arrow table (`byte_offset`, `line` as a string
+view without its line terminator) that DuckDB parses in SQL. Lines that cannot be handed to
+DuckDB as text (invalid UTF-8, too long) are NULL there and carry a `pre_reason` and their raw
+content, so they are quarantined instead of failing the statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+RAW_KEEP_BYTES = 1024
+ARROW_BATCH_ROWS = 16_384  # DuckDB scans one record batch per thread
+_INLINE = 12  # Arrow string views store strings of up to 12 bytes inline
+
+
+@dataclass(frozen=True)
+class LineBatch:
+    """Complete lines read from `start_offset` up to `end_offset` (exclusive)."""
+
+    start_offset: int
+    end_offset: int
+    table: pa.Table
+
+    @property
+    def lines(self) -> int:
+        return self.table.num_rows
+
+
+def _string_views(
+    data: bytes, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, valid: np.ndarray
+) -> pa.Array:
+    """Zero-copy Arrow string views over `data`; views of invalid lines are empty and NULL."""
+    n = len(starts)
+    lengths = np.where(valid, lengths, 0).astype(np.int32)
+    views = np.zeros((n, 4), dtype=np.int32)
+    views[:, 0] = lengths
+    views[:, 3] = starts  # buffer index (column 2) stays 0: the one data buffer
+    view_bytes = views.view(np.uint8).reshape(n, 16)
+    long_lines = lengths > _INLINE
+    if long_lines.any():
+        first = starts[long_lines, None] + np.arange(4)
+        view_bytes[long_lines, 4:8] = buf[first]
+    short = np.flatnonzero(~long_lines & (lengths > 0))
+    if len(short):
+        idx = np.minimum(starts[short, None] + np.arange(_INLINE), len(buf) - 1)
+        inline = np.where(np.arange(_INLINE) < lengths[short, None], buf[idx], 0)
+        view_bytes[short, 4:16] = inline.astype(np.uint8)  # replaces prefix and offset
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(
+        pa.string_view(), n, [validity, pa.py_buffer(views), pa.py_buffer(data)]
+    )
+
+
+def split_lines(data: bytes, start_offset: int, max_line_bytes: int) -> pa.Table:
+    """Split bytes that end with a newline into a table of lines, one row per line."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    n = len(newlines)
+    starts = np.empty(n, dtype=np.int64)
+    starts[0:1] = 0
+    starts[1:] = newlines[:-1] + 1
+    ends = newlines.copy()
+    has_cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13)
+    ends -= has_cr
+    lengths = ends - starts
+
+    reasons: dict[int, str] = {}
+    for i in np.flatnonzero(lengths > max_line_bytes):
+        reasons[int(i)] = "line_too_long"
+    if n and buf.max() >= 0x80:
+        # Only lines holding non-ASCII bytes can be invalid UTF-8; decode just those.
+        candidates = np.unique(np.searchsorted(starts, np.flatnonzero(buf >= 0x80), "right") - 1)
+        for i in candidates:
+            if int(i) in reasons:
+                continue
+            try:
+                data[starts[i] : ends[i]].decode("utf-8")
+            except UnicodeDecodeError:
+                reasons[int(i)] = "invalid_utf8"
+    if n and np.any(buf == 0):
+        for i in np.unique(np.searchsorted(starts, np.flatnonzero(buf == 0), "right") - 1):
+            reasons.setdefault(int(i), "nul_byte")
+
+    valid = np.ones(n, dtype=bool)
+    pre_reason = raw_line = raw_bytes = None
+    if reasons:
+        bad = np.fromiter(reasons, dtype=np.int64)
+        valid[bad] = False
+        pre, texts, blobs = [None] * n, [None] * n, [None] * n
+        for i, reason in reasons.items():
+            raw = data[starts[i] : min(ends[i], starts[i] + max_line_bytes)]
+            kept = raw[:RAW_KEEP_BYTES] if reason == "line_too_long" else raw
+            pre[i] = reason
+            texts[i] = kept.decode("utf-8", errors="replace").replace("\0", "\ufffd")
+            blobs[i] = kept if reason != "line_too_long" else None
+        pre_reason, raw_line, raw_bytes = (
+            pa.array(pre, pa.string()),
+            pa.array(texts, pa.string()),
+            pa.array(blobs, pa.binary()),
+        )
+    table = pa.table(
+        {
+            "byte_offset": pa.array(starts + start_offset),
+            "line": _string_views(data, buf, starts.astype(np.int32), lengths, valid),
+            "pre_reason": pre_reason if pre_reason is not None else pa.nulls(n, pa.string()),
+            "raw_line": raw_line if raw_line is not None else pa.nulls(n, pa.string()),
+            "raw_bytes": raw_bytes if raw_bytes is not None else pa.nulls(n, pa.binary()),
+        }
+    )
+    return pa.Table.from_batches(table.to_batches(max_chunksize=ARROW_BATCH_ROWS))
+
+
+def _skip_long_line(handle, start: int, first: bytes) -> LineBatch | None:
+    """A line longer than a whole chunk: find its end, keep its first KiB as a quarantined row."""
+    position = start + len(first)
+    while True:
+        block = handle.read(1 << 20)
+        if not block:
+            return None  # no newline yet: wait for the line to end
+        newline = block.find(b"\n")
+        if newline >= 0:
+            end = position + newline + 1
+            break
+        position += len(block)
+    kept = first[:RAW_KEEP_BYTES]
+    table = pa.table(
+        {
+            "byte_offset": pa.array([start], pa.int64()),
+            "line": pa.nulls(1, pa.string_view()),
+            "pre_reason": pa.array(["line_too_long"]),
+            "raw_line": pa.array([kept.decode("utf-8", errors="replace")]),
+            "raw_bytes": pa.nulls(1, pa.binary()),
+        }
+    )
+    return LineBatch(start, end, table)
+
+
+def read_batches(
+    path: Path, start: int, *, chunk_bytes: int, max_line_bytes: int, end_limit: int | None = None
+) -> Iterator[LineBatch]:
+    """Yield batches of complete lines from `start`, each at most `chunk_bytes` long.
+
+    Reads stop at `end_limit` when given (bytes written after it wait for a later run) and
+    never include a line whose newline has not been written yet.
+    """
+    with path.open("rb") as handle:
+        offset = start
+        while end_limit is None or offset < end_limit:
+            handle.seek(offset)
+            want = chunk_bytes if end_limit is None else min(chunk_bytes, end_limit - offset)
+            data = handle.read(want)
+            if not data:
+                return
+            last_newline = data.rfind(b"\n")
+            if last_newline < 0:
+                if len(data) < chunk_bytes:
+                    return  # a partial last line waits for its newline
+                skipped = _skip_long_line(handle, offset, data)
+                if skipped is None:
+                    return
+                yield skipped
+                offset = skipped.end_offset
+                continue
+            data = data[: last_newline + 1]
+            yield LineBatch(offset, offset + len(data), split_lines(data, offset, max_line_bytes))
+            offset += len(data)

@@ -1,0 +1,1 @@
+"""Metric declarations: parsing and compiling analyst-written metric expressions."""

@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: its schema and how LogLens connects to it."""

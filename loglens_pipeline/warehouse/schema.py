@@ -1,0 +1,62 @@
+"""DDL of the `raw` schema: events, quarantined lines, and the committed offset of every file.
+
+All timestamps are UTC `TIMESTAMP` (microseconds), which every BI driver reads. Column meanings
+are documented in docs/warehouse.md.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+SCHEMAS = ("raw", "metrics", "anomalies", "analytics")
+
+RAW_TABLES = {
+    "events": """
+        CREATE TABLE IF NOT EXISTS raw.events (
+            event_time   TIMESTAMP NOT NULL,  -- when it happened, UTC
+            source       VARCHAR   NOT NULL,  -- source name from configs/loglens.yaml
+            tenant       VARCHAR,
+            service      VARCHAR,
+            host         VARCHAR,
+            level        VARCHAR,             -- upper case; WARNING -> WARN
+            message      VARCHAR,
+            attrs        JSON,                -- every parsed field (JSON object / regex groups)
+            file_id      VARCHAR   NOT NULL,  -- identity of the file (fingerprint of its start)
+            file_path    VARCHAR   NOT NULL,  -- path when the line was read
+            byte_offset  BIGINT    NOT NULL,  -- offset of the line's first byte in the file
+            ingested_at  TIMESTAMP NOT NULL
+        )""",
+    "quarantine": """
+        CREATE TABLE IF NOT EXISTS raw.quarantine (
+            source       VARCHAR   NOT NULL,
+            file_id      VARCHAR   NOT NULL,
+            file_path    VARCHAR   NOT NULL,
+            byte_offset  BIGINT    NOT NULL,
+            reason       VARCHAR   NOT NULL,  -- invalid_json, bad_timestamp, no_match, ...
+            raw_line     VARCHAR,             -- the line (first KiB when too long; invalid UTF-8 replaced)
+            raw_bytes    BLOB,                -- exact bytes when the line was not valid UTF-8
+            ingested_at  TIMESTAMP NOT NULL
+        )""",
+    "file_offsets": """
+        CREATE TABLE IF NOT EXISTS raw.file_offsets (
+            file_id           VARCHAR PRIMARY KEY,
+            source            VARCHAR NOT NULL,
+            path              VARCHAR NOT NULL,   -- last path the file was seen at
+            device            BIGINT,
+            inode             BIGINT,
+            committed_offset  BIGINT  NOT NULL,   -- every byte before it is in events or quarantine
+            lines             BIGINT  NOT NULL,
+            events            BIGINT  NOT NULL,
+            quarantined       BIGINT  NOT NULL,
+            first_ingested_at TIMESTAMP NOT NULL,
+            last_ingested_at  TIMESTAMP NOT NULL
+        )""",
+}
+
+
+def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the schemas and `raw` tables if they do not exist (idempotent)."""
+    for schema in SCHEMAS:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for ddl in RAW_TABLES.values():
+        conn.execute(ddl)

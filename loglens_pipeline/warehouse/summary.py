@@ -1,0 +1,62 @@
+"""What is in the warehouse, in a few numbers: for the demo, the CLI and operators."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class WarehouseSummary:
+    """Totals over `raw` tables; `lines == events + quarantined` when nothing was lost."""
+
+    files: int
+    lines: int
+    events: int
+    quarantined: int
+    first_hour: datetime | None
+    last_hour: datetime | None
+    hours: int
+    quarantine_reasons: dict[str, int]
+    events_by_source: dict[str, int]
+
+
+def summarize(conn: duckdb.DuckDBPyConnection) -> WarehouseSummary:
+    """Read the totals from the offset registry and the event and quarantine tables."""
+    files, lines = conn.execute(
+        "SELECT count(*), coalesce(sum(lines), 0) FROM raw.file_offsets"
+    ).fetchall()[0]
+    events, first, last, hours = conn.execute(
+        """SELECT count(*), min(date_trunc('hour', event_time)), max(date_trunc('hour', event_time)),
+                  count(DISTINCT date_trunc('hour', event_time)) FROM raw.events"""
+    ).fetchall()[0]
+    reasons = dict(
+        conn.execute(
+            "SELECT reason, count(*) FROM raw.quarantine GROUP BY reason ORDER BY 2 DESC"
+        ).fetchall()
+    )
+    by_source = dict(
+        conn.execute(
+            "SELECT source, count(*) FROM raw.events GROUP BY source ORDER BY source"
+        ).fetchall()
+    )
+    return WarehouseSummary(
+        files, int(lines), events, sum(reasons.values()), first, last, hours, reasons, by_source
+    )
+
+
+EXAMPLE_QUERIES = {
+    "Error share per service and hour": """
+SELECT date_trunc('hour', event_time) AS hour, service,
+       count(*) FILTER (level = 'ERROR') / count(*) AS error_share
+FROM raw.events WHERE source = 'app'
+GROUP BY ALL ORDER BY error_share DESC LIMIT 10;""",
+    "Slowest requests (p95 latency per service)": """
+SELECT service, quantile_cont(CAST(attrs->>'latency_ms' AS DOUBLE), 0.95) AS p95_ms
+FROM raw.events WHERE source = 'app' GROUP BY service ORDER BY p95_ms DESC;""",
+    "Why lines were quarantined": """
+SELECT source, reason, count(*) AS lines, any_value(raw_line) AS example
+FROM raw.quarantine GROUP BY ALL ORDER BY lines DESC;""",
+}

@@ -1,0 +1,147 @@
+"""Drop files, tick `log_file_sensor` through Dagster's API, run what it requests, query the warehouse."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from loglens_pipeline.definitions import build_definitions
+from loglens_pipeline_tests.conftest import query, write_project
+
+
+def app_line(i: int, minute: int = 0) -> str:
+    return (
+        json.dumps(
+            {
+                "ts": f"2026-11-20T10:{minute:02d}:{i % 60:02d}.000Z",
+                "level": "INFO",
+                "service": "cart",
+                "msg": f"request {i}",
+                "status": 200,
+            }
+        )
+        + "\n"
+    )
+
+
+def write_app_file(project, name: str, lines: int, start: int = 0) -> None:
+    path = project.logs_dir / "app" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        handle.write("".join(app_line(i) for i in range(start, start + lines)))
+
+
+def tick(defs: dg.Definitions, instance, cursor: str | None):
+    sensor = defs.resolve_sensor_def("log_file_sensor")
+    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
+        return sensor.evaluate_tick(context)
+
+
+def run(defs, instance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def("ingest_job").execute_in_process(
+        run_config=request.run_config, instance=instance, tags=request.tags
+    )
+
+
+def requested_files(request: dg.RunRequest) -> list[str]:
+    files = request.run_config["ops"]["raw__events"]["config"]["files"]
+    return sorted(f["path"].rsplit("/", 1)[-1] for f in files)
+
+
+def test_no_files_means_no_run(project, instance):
+    result = tick(build_definitions(project), instance, None)
+    assert result.run_requests == [] and "no new bytes" in result.skip_message
+
+
+def test_new_file_then_unchanged_then_grown(project, instance):
+    defs = build_definitions(project)
+    write_app_file(project, "a.jsonl", 10)
+    first = tick(defs, instance, None)
+    assert len(first.run_requests) == 1
+    request = first.run_requests[0]
+    assert requested_files(request) == ["a.jsonl"]
+    assert request.tags["loglens/sources"] == "app"
+    assert not project.warehouse_path.exists(), "the sensor must never open the warehouse"
+
+    assert run(defs, instance, request).success
+    assert query(project, "SELECT count(*) FROM raw.events") == [(10,)]
+
+    unchanged = tick(defs, instance, first.cursor)
+    assert unchanged.run_requests == []
+
+    write_app_file(project, "a.jsonl", 5, start=10)
+    grown = tick(defs, instance, first.cursor)
+    assert len(grown.run_requests) == 1
+    assert grown.run_requests[0].run_key != request.run_key
+    assert run(defs, instance, grown.run_requests[0]).success
+    assert query(project, "SELECT count(*), count(DISTINCT byte_offset) FROM raw.events") == [
+        (15, 15)
+    ]
+
+
+def test_same_files_same_run_key(project, instance):
+    defs = build_definitions(project)
+    write_app_file(project, "a.jsonl", 3)
+    keys = {tick(defs, instance, None).run_requests[0].run_key for _ in range(2)}
+    assert len(keys) == 1, "a re-tick over the same bytes must not request new work"
+
+
+def test_file_without_a_complete_first_line_waits(project, instance):
+    defs = build_definitions(project)
+    path = project.logs_dir / "app" / "slow.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"ts": "2026-11-20T10:00:00Z", "msg": "still wri')
+    assert tick(defs, instance, None).run_requests == []
+    path.write_text(path.read_text() + 'ting"}\n')
+    assert requested_files(tick(defs, instance, None).run_requests[0]) == ["slow.jsonl"]
+
+
+@pytest.fixture
+def capped_project(tmp_path):
+    return write_project(tmp_path, lambda d: d["ingest"].update(max_files_per_run=3))
+
+
+def test_many_files_are_batched_and_capped_per_tick(capped_project, instance):
+    project = capped_project
+    defs = build_definitions(project)
+    for i in range(5):
+        write_app_file(project, f"f{i}.jsonl", 4, start=i * 10)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(3):
+        result = tick(defs, instance, cursor)
+        cursor = result.cursor or cursor
+        for request in result.run_requests:
+            seen += requested_files(request)
+            assert run(defs, instance, request).success
+    assert sorted(seen) == [f"f{i}.jsonl" for i in range(5)]
+    assert query(project, "SELECT count(*), count(DISTINCT file_id) FROM raw.events") == [(20, 5)]
+    assert tick(defs, instance, cursor).run_requests == []
+
+
+def test_cursor_forgets_deleted_files(project, instance):
+    defs = build_definitions(project)
+    write_app_file(project, "old.jsonl", 2)
+    cursor = tick(defs, instance, None).cursor
+    (project.logs_dir / "app" / "old.jsonl").unlink()
+    write_app_file(project, "new.jsonl", 2, start=50)
+    result = tick(defs, instance, cursor)
+    assert len(json.loads(result.cursor)) == 1
+
+
+def test_ingestion_run_records_metadata(project, instance):
+    defs = build_definitions(project)
+    write_app_file(project, "a.jsonl", 7)
+    with (project.logs_dir / "app" / "a.jsonl").open("a") as handle:
+        handle.write("not json\n")
+    result = run(defs, instance, tick(defs, instance, None).run_requests[0])
+    [event] = result.get_asset_materialization_events()
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    assert (meta["files"], meta["lines"], meta["events"], meta["quarantined"]) == (1, 8, 7, 1)
+    assert meta["first_event_hour"] == meta["last_event_hour"] == "2026-11-20T10:00:00"
+    assert meta["lines_per_second"] > 0
+    assert "| app |" in meta["per_source"]
+    record = instance.get_latest_materialization_event(dg.AssetKey(["raw", "events"]))
+    assert record is not None and record.run_id == result.run_id
