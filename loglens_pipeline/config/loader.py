@@ -9,9 +9,12 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from loglens_pipeline.config.errors import ConfigError, format_key_path
+from loglens_pipeline.config.metrics import MetricsFile
 from loglens_pipeline.config.models import ProjectConfig
+from loglens_pipeline.metrics.compiler import CompiledMetric, MetricCompileError, compile_metric
 
 MAIN_FILE = "loglens.yaml"
+METRICS_FILE = "metrics.yaml"
 
 
 def read_yaml(path: Path) -> Any:
@@ -72,3 +75,22 @@ def load_project(config_dir: Path) -> ProjectConfig:
     """Load `configs/loglens.yaml` (sources, warehouse, ingestion, partitions)."""
     path = config_dir / MAIN_FILE
     return validate_model(ProjectConfig, read_yaml(path), path)
+
+
+def load_metrics(config_dir: Path, config: ProjectConfig) -> list[CompiledMetric]:
+    """Load `configs/metrics.yaml` (optional) and compile every metric against the sources."""
+    path = config_dir / METRICS_FILE
+    if not path.exists():
+        return []
+    data = read_yaml(path)
+    spec = validate_model(MetricsFile, data, path)
+    sources = {source.name: source for source in config.sources}
+    compiled, problems = [], []
+    for index, metric in enumerate(spec.metrics):
+        try:
+            compiled.append(compile_metric(metric, sources))
+        except MetricCompileError as exc:
+            problems.append((path, f"metrics[{index}] ({metric.name}).{exc.key}", exc.reason))
+    if problems:
+        raise ConfigError(problems)
+    return compiled

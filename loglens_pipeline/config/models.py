@@ -170,8 +170,9 @@ class IngestConfig(StrictModel):
 
     @model_validator(mode="after")
     def _line_fits_chunk(self) -> IngestConfig:
-        if self.max_line_bytes > self.chunk_bytes:
-            raise ValueError("max_line_bytes must not exceed chunk_bytes")
+        # A line of max_line_bytes must fit in one chunk with its CRLF terminator.
+        if self.max_line_bytes > self.chunk_bytes - 2:
+            raise ValueError("max_line_bytes must be at most chunk_bytes - 2")
         return self
 
 

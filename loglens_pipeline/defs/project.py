@@ -6,21 +6,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loglens_pipeline.config import ProjectConfig, ProjectPaths, load_project
+from loglens_pipeline.config.loader import load_metrics
+from loglens_pipeline.metrics.compiler import CompiledMetric
 
 WAREHOUSE_POOL = "warehouse"  # every asset that writes to DuckDB runs in this pool (limit 1)
 
 
 @dataclass(frozen=True)
 class Project:
-    """Validated configuration plus the resolved locations it refers to."""
+    """Validated configuration, compiled metrics and the resolved locations they refer to."""
 
     config: ProjectConfig
     paths: ProjectPaths
+    metrics: tuple[CompiledMetric, ...] = ()
 
     @classmethod
     def load(cls, paths: ProjectPaths | None = None) -> Project:
+        """Load and validate everything under the config dir; raises `ConfigError`."""
         paths = paths or ProjectPaths.from_env()
-        return cls(load_project(paths.config_dir), paths)
+        config = load_project(paths.config_dir)
+        return cls(config, paths, tuple(load_metrics(paths.config_dir, config)))
 
     @property
     def logs_dir(self) -> Path:

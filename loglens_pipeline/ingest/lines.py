@@ -34,6 +34,11 @@ class LineBatch:
         return self.table.num_rows
 
 
+def _as_text(raw: bytes) -> str:
+    """Printable text of a bad line for `raw_line`: invalid UTF-8 and NUL become U+FFFD."""
+    return raw.decode("utf-8", errors="replace").replace("\0", "\ufffd")
+
+
 def _string_views(
     data: bytes, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray, valid: np.ndarray
 ) -> pa.Array:
@@ -42,10 +47,11 @@ def _string_views(
     lengths = np.where(valid, lengths, 0).astype(np.int32)
     views = np.zeros((n, 4), dtype=np.int32)
     views[:, 0] = lengths
-    views[:, 3] = starts  # buffer index (column 2) stays 0: the one data buffer
     view_bytes = views.view(np.uint8).reshape(n, 16)
     long_lines = lengths > _INLINE
     if long_lines.any():
+        # Long strings point into the one data buffer (index 0, column 2) at their offset.
+        views[long_lines, 3] = starts[long_lines]
         first = starts[long_lines, None] + np.arange(4)
         view_bytes[long_lines, 4:8] = buf[first]
     short = np.flatnonzero(~long_lines & (lengths > 0))
@@ -99,7 +105,7 @@ def split_lines(data: bytes, start_offset: int, max_line_bytes: int) -> pa.Table
             raw = data[starts[i] : min(ends[i], starts[i] + max_line_bytes)]
             kept = raw[:RAW_KEEP_BYTES] if reason == "line_too_long" else raw
             pre[i] = reason
-            texts[i] = kept.decode("utf-8", errors="replace").replace("\0", "\ufffd")
+            texts[i] = _as_text(kept)
             blobs[i] = kept if reason != "line_too_long" else None
         pre_reason, raw_line, raw_bytes = (
             pa.array(pre, pa.string()),
@@ -118,7 +124,7 @@ def split_lines(data: bytes, start_offset: int, max_line_bytes: int) -> pa.Table
     return pa.Table.from_batches(table.to_batches(max_chunksize=ARROW_BATCH_ROWS))
 
 
-def _skip_long_line(handle, start: int, first: bytes) -> LineBatch | None:
+def _skip_long_line(handle, start: int, first: bytes, end_limit: int | None) -> LineBatch | None:
     """A line longer than a whole chunk: find its end, keep its first KiB as a quarantined row."""
     position = start + len(first)
     while True:
@@ -130,13 +136,15 @@ def _skip_long_line(handle, start: int, first: bytes) -> LineBatch | None:
             end = position + newline + 1
             break
         position += len(block)
+    if end_limit is not None and end > end_limit:
+        return None  # the line ends beyond what this read may consume
     kept = first[:RAW_KEEP_BYTES]
     table = pa.table(
         {
             "byte_offset": pa.array([start], pa.int64()),
             "line": pa.nulls(1, pa.string_view()),
             "pre_reason": pa.array(["line_too_long"]),
-            "raw_line": pa.array([kept.decode("utf-8", errors="replace")]),
+            "raw_line": pa.array([_as_text(kept)]),
             "raw_bytes": pa.nulls(1, pa.binary()),
         }
     )
@@ -163,7 +171,7 @@ def read_batches(
             if last_newline < 0:
                 if len(data) < chunk_bytes:
                     return  # a partial last line waits for its newline
-                skipped = _skip_long_line(handle, offset, data)
+                skipped = _skip_long_line(handle, offset, data, end_limit)
                 if skipped is None:
                     return
                 yield skipped

@@ -41,7 +41,8 @@ def timestamp_sql(raw: str, spec: TimestampSpec, timezone: str) -> str:
         if timezone != "UTC":
             # Values without an offset are local time of the source.
             tstz = (
-                f"CASE WHEN regexp_matches({raw}, '(Z|[+-]\\d\\d(:?\\d\\d)?)$') THEN {tstz} "
+                f"CASE WHEN regexp_matches({raw}, '\\d:\\d\\d(:\\d\\d([.,]\\d+)?)?\\s*(Z|[+-]\\d\\d(:?\\d\\d)?)$') "
+                f"THEN {tstz} "
                 f"ELSE timezone({local}, TRY_CAST({text} AS TIMESTAMP)) END"
             )
     elif "%z" in spec.format or "%Z" in spec.format:
@@ -113,14 +114,15 @@ def json_parser(source: SourceConfig) -> str:
                {_mapped(source, "service", get)} AS service_raw,
                {_mapped(source, "host", get)} AS host_raw,
                {_mapped(source, "message", get)} AS message_raw,
-               CASE WHEN reason0 IS NULL THEN line::JSON END AS attrs
+               CASE WHEN reason0 IS NULL THEN line END AS attrs
         FROM (
             SELECT *, CASE WHEN reason0 IS NULL THEN json_extract_string(line, [{paths}]) END AS f
             FROM (
                 SELECT byte_offset, line, raw_line, raw_bytes,
                        CASE WHEN pre_reason IS NOT NULL THEN pre_reason
+                            WHEN json_valid(line) THEN NULL
                             WHEN trim(line) = '' THEN 'blank_line'
-                            WHEN NOT json_valid(line) THEN 'invalid_json' END AS reason0
+                            ELSE 'invalid_json' END AS reason0
                 FROM batch
             )
         )"""
@@ -147,12 +149,13 @@ def regex_parser(source: SourceConfig) -> str:
                {_mapped(source, "service", get)} AS service_raw,
                {_mapped(source, "host", get)} AS host_raw,
                {_mapped(source, "message", get)} AS message_raw,
-               CASE WHEN reason0 IS NULL THEN json_object({attrs}) END AS attrs
+               CASE WHEN reason0 IS NULL THEN json_object({attrs})::VARCHAR END AS attrs
         FROM (
             SELECT byte_offset, line, raw_line, raw_bytes, m,
                    CASE WHEN pre_reason IS NOT NULL THEN pre_reason
+                        WHEN m.__match <> '' THEN NULL
                         WHEN trim(line) = '' THEN 'blank_line'
-                        WHEN m.__match = '' THEN 'no_match' END AS reason0
+                        ELSE 'no_match' END AS reason0
             FROM (
                 SELECT *, CASE WHEN pre_reason IS NULL
                                THEN regexp_extract(line, {sql_literal("(" + pattern + ")")}, [{names_sql}])

@@ -20,7 +20,7 @@ RAW_TABLES = {
             host         VARCHAR,
             level        VARCHAR,             -- upper case; WARNING -> WARN
             message      VARCHAR,
-            attrs        JSON,                -- every parsed field (JSON object / regex groups)
+            attrs        VARCHAR,             -- JSON text of every parsed field (object / regex groups)
             file_id      VARCHAR   NOT NULL,  -- identity of the file (fingerprint of its start)
             file_path    VARCHAR   NOT NULL,  -- path when the line was read
             byte_offset  BIGINT    NOT NULL,  -- offset of the line's first byte in the file

@@ -1,0 +1,213 @@
+"""Metric spec -> DuckDB SQL over `raw.events`: tumbling or sliding windows, groups, one statement.
+
+Windows are named by their end: every `step` inside the partition hour ends a window of `size`
+(`(H, H+1h]`), so a tumbling window is the case `size == step` and a sliding window reaches back
+into the previous hour by `size - step`. Each event is assigned to every window containing it
+(at most `size / step` of them) by arithmetic, without a join. An event exactly on a boundary
+belongs to the window starting there (windows are closed at the start, open at the end).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from loglens_pipeline.config.metrics import MetricSpec
+from loglens_pipeline.config.models import SourceConfig
+from loglens_pipeline.ingest.parsers import json_path, sql_literal
+from loglens_pipeline.metrics.expressions import ExpressionError, FieldResolver, compile_expression
+
+COMPILER_VERSION = "1"
+COLUMNS = ("source", "tenant", "service", "host", "level", "message", "event_time")
+RESERVED = ("hour", "bucket_start", "bucket_end", "value", "events", "group_rank")
+_CASTS = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
+
+
+def field_types(sources: list[SourceConfig]) -> dict[str, str]:
+    """Typed fields the metric may use: the union over its sources (types must agree)."""
+    types: dict[str, str] = {}
+    for source in sources:
+        for name, kind in source.field_types().items():
+            if types.setdefault(name, kind) != kind:
+                raise ValueError(f"field {name!r} is {types[name]} in one source and {kind} in another")
+    return types
+
+
+def field_resolver(sources: list[SourceConfig]) -> FieldResolver:
+    """Event columns by name; declared fields as typed extractions from `attrs`."""
+    types = field_types(sources)
+
+    def resolve(path: tuple[str, ...]) -> str | None:
+        name = ".".join(path)
+        if len(path) == 1 and name in COLUMNS:
+            return f'"{name}"'
+        kind = types.get(name)
+        if kind is None:
+            return None
+        text = f"json_extract_string(attrs, {sql_literal(json_path(name))})"
+        return text if kind == "string" else f"TRY_CAST({text} AS {_CASTS[kind]})"
+
+    return resolve
+
+
+def _ts(value: datetime) -> str:
+    return f"TIMESTAMP '{value:%Y-%m-%d %H:%M:%S}'"
+
+
+def _interval(value: timedelta) -> str:
+    return f"INTERVAL {int(value.total_seconds())} SECOND"
+
+
+@dataclass(frozen=True)
+class CompiledMetric:
+    """A metric ready to run: checked expressions compiled to SQL, and its code version."""
+
+    spec: MetricSpec
+    filter_sql: str
+    value_sql: str | None
+    numerator_sql: str | None
+    groups: tuple[tuple[str, str], ...]  # (column name, SQL)
+    code_version: str
+
+    @property
+    def group_columns(self) -> list[str]:
+        return [name for name, _ in self.groups]
+
+    @property
+    def columns(self) -> list[str]:
+        return ["hour", "bucket_start", "bucket_end", *self.group_columns, "value", "events"]
+
+    @property
+    def zero_filled(self) -> bool:
+        """Counts and rates report empty windows as 0, so drops to zero are visible."""
+        return self.spec.aggregation in ("count", "rate")
+
+    def _aggregate(self) -> str:
+        spec = self.spec
+        size_seconds = int(spec.window.size_delta.total_seconds())
+        return {
+            "count": "count(*)",
+            "rate": f"count(*) / {size_seconds}",
+            "sum": "sum(v)",
+            "avg": "avg(v)",
+            "min": "min(v)",
+            "max": "max(v)",
+            "percentile": f"quantile_cont(v, {spec.p})",
+            "unique_count": "count(DISTINCT v)",
+            "ratio": "count(*) FILTER (WHERE num) / count(*)",
+        }[spec.aggregation]
+
+    def ranked_sql(self, start: datetime, end: datetime) -> str:
+        """Rows for the windows ending in `(start, end]`, with each group's rank in its hour.
+
+        `start` and `end` are hour boundaries (UTC, naive). Rank 1 is the group with most events
+        in the hour; the caller keeps ranks up to `max_groups` and reports the rest.
+        """
+        spec = self.spec
+        size, step = spec.window.size_delta, spec.window.step_delta
+        per_event = int(size / step)
+        sources = ", ".join(sql_literal(s) for s in spec.source)
+        group_select = "".join(f', {sql} AS "{name}"' for name, sql in self.groups)
+        names = "".join(f', "{name}"' for name in self.group_columns)
+        value = f", CAST({self.value_sql} AS DOUBLE) AS v" if self.value_sql else ""
+        numerator = f", coalesce({self.numerator_sql}, false) AS num" if self.numerator_sql else ""
+        windows = (
+            f"time_bucket({_interval(step)}, event_time) + {_interval(step)}"
+            if per_event == 1
+            else f"time_bucket({_interval(step)}, event_time) + {_interval(step)} * (1 + k.i)"
+        )
+        spread = "" if per_event == 1 else f", range({per_event}) AS k(i)"
+        events = f"""
+            SELECT {windows} AS bucket_end{names}{", v" if value else ""}{", num" if numerator else ""}
+            FROM (
+                SELECT event_time{group_select}{value}{numerator}
+                FROM raw.events
+                WHERE source IN ({sources})
+                  AND event_time >= {_ts(start)} - {_interval(size - step)}
+                  AND event_time < {_ts(end)}
+                  AND ({self.filter_sql})
+            ){spread}"""
+        aggregated = f"""
+            SELECT bucket_end{names}, {self._aggregate()} AS value, count(*) AS events
+            FROM ({events})
+            WHERE bucket_end > {_ts(start)} AND bucket_end <= {_ts(end)}
+            GROUP BY ALL"""
+        if self.zero_filled:
+            # Every window of the range, for every group seen in that hour, with 0 when empty.
+            hour_of = f"date_trunc('hour', bucket_end - {_interval(step)})"
+            frame = f"""
+                SELECT ends.bucket_end{names}
+                FROM (SELECT unnest(generate_series({_ts(start)} + {_interval(step)}, {_ts(end)},
+                                                    {_interval(step)})) AS bucket_end) AS ends
+                {"JOIN (SELECT DISTINCT " + hour_of + " AS hour" + names + " FROM agg) AS g ON g.hour = " + hour_of.replace("bucket_end", "ends.bucket_end") if self.groups else ""}"""
+            using = ", ".join(["bucket_end", *(f'"{name}"' for name in self.group_columns)])
+            rows = f"""
+                SELECT f.*, coalesce(agg.value, 0) AS value, coalesce(agg.events, 0) AS events
+                FROM ({frame}) AS f LEFT JOIN agg USING ({using})"""
+        else:
+            rows = "SELECT * FROM agg WHERE value IS NOT NULL"
+        return f"""
+            WITH agg AS ({aggregated})
+            SELECT date_trunc('hour', bucket_end - {_interval(step)}) AS hour,
+                   bucket_end - {_interval(size)} AS bucket_start,
+                   bucket_end{names}, CAST(value AS DOUBLE) AS value, CAST(events AS BIGINT) AS events,
+                   dense_rank() OVER (
+                       PARTITION BY date_trunc('hour', bucket_end - {_interval(step)})
+                       ORDER BY group_events DESC{names}
+                   ) AS group_rank
+            FROM (
+                SELECT *, sum(events) OVER (
+                    PARTITION BY date_trunc('hour', bucket_end - {_interval(step)}){names}
+                ) AS group_events
+                FROM ({rows})
+            )"""
+
+
+class MetricCompileError(ValueError):
+    """A metric that cannot be compiled; `key` is the offending key of the metric."""
+
+    def __init__(self, key: str, reason: str):
+        self.key, self.reason = key, reason
+        super().__init__(f"{key}: {reason}")
+
+
+def compile_metric(spec: MetricSpec, sources: dict[str, SourceConfig]) -> CompiledMetric:
+    """Check a metric against its sources and compile it; errors name the key and the part."""
+    unknown = [name for name in spec.source if name not in sources]
+    if unknown:
+        raise MetricCompileError("source", f"unknown source {unknown[0]!r}; sources: {', '.join(sources)}")
+    chosen = [sources[name] for name in spec.source]
+    try:
+        resolve = field_resolver(chosen)
+    except ValueError as exc:
+        raise MetricCompileError("source", str(exc)) from None
+    context = f"metric {spec.name!r}"
+
+    def compiled(key: str, text: str | None, kind: str = "filter") -> str | None:
+        if text is None:
+            return None
+        try:
+            return compile_expression(text, resolve, context=f"{context} {key}", kind=kind)
+        except ExpressionError as exc:
+            raise MetricCompileError(key, str(exc)) from None
+
+    conditions = [c for c in (compiled("filter", spec.filter), compiled("denominator", spec.denominator)) if c]
+    value_sql = compiled("field", spec.field, "value")
+    groups = []
+    for index, dimension in enumerate(spec.group_by):
+        column = dimension.replace(".", "_")
+        if column in RESERVED:
+            raise MetricCompileError(f"group_by[{index}]", f"{dimension!r} clashes with the reserved column {column!r}")
+        sql = compiled(f"group_by[{index}]", dimension, "value")
+        groups.append((column, f"CAST({sql} AS VARCHAR)"))
+    used = {name: kind for name, kind in field_types(chosen).items()}
+    fingerprint = f"{COMPILER_VERSION}|{spec.model_dump_json()}|{sorted(used.items())}"
+    return CompiledMetric(
+        spec=spec,
+        filter_sql=" AND ".join(f"({c})" for c in conditions) or "true",
+        value_sql=value_sql,
+        numerator_sql=compiled("numerator", spec.numerator),
+        groups=tuple(groups),
+        code_version=hashlib.sha256(fingerprint.encode()).hexdigest()[:16],
+    )
