@@ -60,7 +60,9 @@ def measure(config_dir: Path, data_dir: Path, source: str) -> tuple[int, int, fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=1_000_000, help="JSON lines (the text log gets as many)")
+    parser.add_argument(
+        "--lines", type=int, default=1_000_000, help="JSON lines (the text log gets as many)"
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--formats", default="json,text")
     parser.add_argument("--workdir", type=Path, default=None, help="keep generated data here")
@@ -73,20 +75,30 @@ def main() -> None:
     data_dir = root / "data"
     hours = 24
     if not (data_dir / "logs").exists():
-        generate_sample_logs(data_dir / "logs", start=datetime(2026, 11, 20, tzinfo=UTC), hours=hours,
-                             lines_per_hour=max(1, args.lines // hours))
-    print(f"machine: {platform.machine()}, {mp.cpu_count()} cores, python {platform.python_version()}; "
-          f"date {datetime.now(UTC):%Y-%m-%d}")
-    print(f"{'format':6} {'lines':>10} {'MB':>8} {'lines/s (min/med/max)':>32} {'MB/s med':>9} {'peak RSS MiB':>13}")
+        generate_sample_logs(
+            data_dir / "logs",
+            start=datetime(2026, 11, 20, tzinfo=UTC),
+            hours=hours,
+            lines_per_hour=max(1, args.lines // hours),
+        )
+    print(
+        f"machine: {platform.machine()}, {mp.cpu_count()} cores, python {platform.python_version()}; "
+        f"date {datetime.now(UTC):%Y-%m-%d}"
+    )
+    print(
+        f"{'format':6} {'lines':>10} {'MB':>8} {'lines/s (min/med/max)':>32} {'MB/s med':>9} {'peak RSS MiB':>13}"
+    )
     for fmt in args.formats.split(","):
         runs = [measure(REPO_ROOT / "configs", data_dir, SOURCES[fmt]) for _ in range(args.runs)]
         lines, size = runs[0][0], runs[0][1]
         rates = sorted(r[0] / r[2] for r in runs)
         mbs = statistics.median(r[1] / r[2] / 1e6 for r in runs)
         peak = max(r[3] for r in runs) / 2**20
-        print(f"{fmt:6} {lines:>10,} {size / 1e6:>8.1f} "
-              f"{rates[0]:>10,.0f} / {statistics.median(rates):>9,.0f} / {rates[-1]:>9,.0f} "
-              f"{mbs:>9.1f} {peak:>13.0f}")
+        print(
+            f"{fmt:6} {lines:>10,} {size / 1e6:>8.1f} "
+            f"{rates[0]:>10,.0f} / {statistics.median(rates):>9,.0f} / {rates[-1]:>9,.0f} "
+            f"{mbs:>9.1f} {peak:>13.0f}"
+        )
     if args.workdir is None:
         shutil.rmtree(root, ignore_errors=True)
 

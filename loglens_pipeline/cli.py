@@ -99,9 +99,23 @@ def demo(
             "injected incident",
             f"{incident.service} {incident.start:%H:%M}-{incident.end:%H:%M} UTC",
         )
+    table.add_row("runs", ", ".join(run_id[:8] for run_id in result.run_ids))
     table.add_row("warehouse", str(result.warehouse))
     table.add_row("dagster home", str(result.dagster_home))
     console.print(table)
+    if result.metrics:
+        metrics = Table(title="Metrics (peak value over the sample)")
+        for column in ("metric", "rows", "peak", "at (UTC)", "group"):
+            metrics.add_column(column, justify="right" if column in ("rows", "peak") else "left")
+        for m in result.metrics:
+            metrics.add_row(
+                m.name,
+                f"{m.rows:,}",
+                "-" if m.peak_value is None else f"{m.peak_value:,.4g}",
+                f"{m.peak_at:%Y-%m-%d %H:%M}" if m.peak_at else "-",
+                m.peak_group,
+            )
+        console.print(metrics)
     console.print(f"\nTry these with `duckdb -readonly {result.warehouse}` (or any DuckDB client):")
     for title, sql in EXAMPLE_QUERIES.items():
         console.print(f"\n[bold]{title}[/]")

@@ -6,17 +6,26 @@ message `loglens validate` prints. Nothing here opens the warehouse.
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from loglens_pipeline.defs.ingest.definitions import ingest_definitions
+from loglens_pipeline.defs.metrics.definitions import metrics_definitions
+from loglens_pipeline.defs.partitions import hourly_partitions
 from loglens_pipeline.defs.project import Project
 from loglens_pipeline.defs.resources import warehouse_resource
+
+# Single-run backfills are what make a range of hours one SQL statement per metric.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
 def build_definitions(project: Project) -> dg.Definitions:
     """All definitions for one project (tests build them for temporary projects)."""
+    partitions = hourly_partitions(project.config.partitions)
     return dg.Definitions.merge(
-        ingest_definitions(project),
+        ingest_definitions(project, partitions),
+        metrics_definitions(project, partitions),
         dg.Definitions(resources={"warehouse": warehouse_resource(project)}),
     )
 

@@ -7,14 +7,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loglens_pipeline.config import ProjectPaths
+from loglens_pipeline.defs.partitions import closed_hours
 from loglens_pipeline.defs.project import Project
 from loglens_pipeline.instance import open_instance
+from loglens_pipeline.runs import run_ingest, run_metrics_range
 from loglens_pipeline.samples.generator import SampleManifest, default_start, generate_sample_logs
 from loglens_pipeline.warehouse.connection import connect
-from loglens_pipeline.warehouse.summary import WarehouseSummary, summarize
-
-# Keep the terminal readable: run logs stay in the instance (and the UI), warnings still print.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+from loglens_pipeline.warehouse.summary import (
+    MetricHighlight,
+    WarehouseSummary,
+    metric_highlights,
+    summarize,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class DemoResult:
     manifest: SampleManifest
     run_ids: list[str]
     summary: WarehouseSummary
+    metrics: list[MetricHighlight]
     warehouse: Path
     dagster_home: Path
 
@@ -71,12 +76,23 @@ def run_demo(
     instance = open_instance(home)
     defs = build_definitions(project)
     run_ids = []
-    result = defs.resolve_job_def("ingest_job").execute_in_process(
-        instance=instance, tags={"loglens/trigger": "demo"}, run_config=QUIET
-    )
+    result = run_ingest(defs, instance, trigger="demo")
     run_ids.append(result.run_id)
     if not result.success:
         raise RuntimeError(f"ingestion run {result.run_id} failed; see it in the Dagster UI")
     with connect(project.warehouse_path, project.config.warehouse, read_only=True) as conn:
+        ingested = summarize(conn)
+    span = [ingested.first_hour, ingested.last_hour] if ingested.first_hour else []
+    hours = closed_hours(span, project.config.partitions)
+    if hours and project.metrics:
+        log(
+            f"materializing {len(project.metrics)} metrics for {len(hours)} hours (one backfill run)"
+        )
+        result = run_metrics_range(defs, instance, hours[0], hours[-1], trigger="demo")
+        run_ids.append(result.run_id)
+        if not result.success:
+            raise RuntimeError(f"metrics run {result.run_id} failed; see it in the Dagster UI")
+    with connect(project.warehouse_path, project.config.warehouse, read_only=True) as conn:
         summary = summarize(conn)
-    return DemoResult(manifest, run_ids, summary, project.warehouse_path, home)
+        metrics = metric_highlights(conn, [(m.spec.name, m.group_columns) for m in project.metrics])
+    return DemoResult(manifest, run_ids, summary, metrics, project.warehouse_path, home)

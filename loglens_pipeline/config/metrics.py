@@ -26,7 +26,9 @@ def parse_duration(text: str) -> timedelta:
     """`30s`, `5m`, `1h`, `1d` -> timedelta; anything else is a ValueError naming the forms."""
     match = _DURATION.match(str(text).strip())
     if not match or int(match.group(1)) == 0:
-        raise ValueError(f"invalid duration {text!r}: use a positive number with s, m, h or d (e.g. 5m)")
+        raise ValueError(
+            f"invalid duration {text!r}: use a positive number with s, m, h or d (e.g. 5m)"
+        )
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
@@ -38,7 +40,9 @@ def _window_duration(text: str, what: str) -> timedelta:
             "divide an hour (1m, 5m, 15m, 1h, ...); aggregate hourly buckets in SQL for daily views"
         )
     if HOUR % value:
-        raise ValueError(f"{what} {text!r} must divide an hour evenly (1m, 2m, 5m, 10m, 15m, 30m, 1h, ...)")
+        raise ValueError(
+            f"{what} {text!r} must divide an hour evenly (1m, 2m, 5m, 10m, 15m, 30m, 1h, ...)"
+        )
     return value
 
 
@@ -60,7 +64,9 @@ class WindowSpec(StrictModel):
         if self.step is not None:
             size, step = parse_duration(self.size), parse_duration(self.step)
             if step > size or size % step:
-                raise ValueError(f"window size {self.size} must be a multiple of its step {self.step}")
+                raise ValueError(
+                    f"window size {self.size} must be a multiple of its step {self.step}"
+                )
         return self
 
     @property
@@ -85,7 +91,9 @@ class AnomalySpec(StrictModel):
     baseline: str = Field(default="7d", description="how far back the baseline reaches")
     min_history: int = Field(default=12, ge=2, description="points needed before scoring")
     direction: Literal["up", "down", "both"] = "both"
-    min_change: float = Field(default=0.0, ge=0, description="smallest absolute change that can alarm")
+    min_change: float = Field(
+        default=0.0, ge=0, description="smallest absolute change that can alarm"
+    )
 
     @field_validator("baseline")
     @classmethod
@@ -100,10 +108,15 @@ class MetricSpec(StrictModel):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     description: str = Field(min_length=1)
     owner: Annotated[str, Field(pattern=OWNER_PATTERN)] = "team:loglens"
-    tags: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,63}$")], Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{0,63}$")]] = Field(default_factory=dict)
+    tags: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,63}$")],
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{0,63}$")],
+    ] = Field(default_factory=dict)
     source: list[str] = Field(min_length=1)
     filter: str | None = None
-    aggregation: Literal["count", "rate", "sum", "avg", "min", "max", "percentile", "unique_count", "ratio"]
+    aggregation: Literal[
+        "count", "rate", "sum", "avg", "min", "max", "percentile", "unique_count", "ratio"
+    ]
     field: str | None = None
     p: float | None = Field(default=None, gt=0, lt=1)
     numerator: str | None = None
@@ -131,9 +144,13 @@ class MetricSpec(StrictModel):
         if not needs_field and self.field:
             raise ValueError(f"aggregation '{self.aggregation}' takes no 'field'")
         if (self.aggregation == "percentile") != (self.p is not None):
-            raise ValueError("'p' (e.g. 0.95) is required with, and only with, aggregation 'percentile'")
+            raise ValueError(
+                "'p' (e.g. 0.95) is required with, and only with, aggregation 'percentile'"
+            )
         if self.aggregation == "ratio" and not self.numerator:
-            raise ValueError("aggregation 'ratio' needs a 'numerator' filter (denominator defaults to all)")
+            raise ValueError(
+                "aggregation 'ratio' needs a 'numerator' filter (denominator defaults to all)"
+            )
         if self.aggregation != "ratio" and (self.numerator or self.denominator):
             raise ValueError("'numerator' and 'denominator' only apply to aggregation 'ratio'")
         if len(set(self.group_by)) != len(self.group_by):

@@ -30,7 +30,9 @@ def field_types(sources: list[SourceConfig]) -> dict[str, str]:
     for source in sources:
         for name, kind in source.field_types().items():
             if types.setdefault(name, kind) != kind:
-                raise ValueError(f"field {name!r} is {types[name]} in one source and {kind} in another")
+                raise ValueError(
+                    f"field {name!r} is {types[name]} in one source and {kind} in another"
+                )
     return types
 
 
@@ -79,6 +81,11 @@ class CompiledMetric:
         return ["hour", "bucket_start", "bucket_end", *self.group_columns, "value", "events"]
 
     @property
+    def column_types(self) -> list[str]:
+        """DuckDB types of `columns`: UTC timestamps in microseconds, which BI drivers read."""
+        return ["TIMESTAMP"] * 3 + ["VARCHAR"] * len(self.groups) + ["DOUBLE", "BIGINT"]
+
+    @property
     def zero_filled(self) -> bool:
         """Counts and rates report empty windows as 0, so drops to zero are visible."""
         return self.spec.aggregation in ("count", "rate")
@@ -110,7 +117,11 @@ class CompiledMetric:
         sources = ", ".join(sql_literal(s) for s in spec.source)
         group_select = "".join(f', {sql} AS "{name}"' for name, sql in self.groups)
         names = "".join(f', "{name}"' for name in self.group_columns)
-        value = f", CAST({self.value_sql} AS DOUBLE) AS v" if self.value_sql else ""
+        value = ""
+        if self.value_sql and spec.aggregation == "unique_count":
+            value = f", {self.value_sql} AS v"
+        elif self.value_sql:
+            value = f", CAST({self.value_sql} AS DOUBLE) AS v"
         numerator = f", coalesce({self.numerator_sql}, false) AS num" if self.numerator_sql else ""
         windows = (
             f"time_bucket({_interval(step)}, event_time) + {_interval(step)}"
@@ -176,7 +187,9 @@ def compile_metric(spec: MetricSpec, sources: dict[str, SourceConfig]) -> Compil
     """Check a metric against its sources and compile it; errors name the key and the part."""
     unknown = [name for name in spec.source if name not in sources]
     if unknown:
-        raise MetricCompileError("source", f"unknown source {unknown[0]!r}; sources: {', '.join(sources)}")
+        raise MetricCompileError(
+            "source", f"unknown source {unknown[0]!r}; sources: {', '.join(sources)}"
+        )
     chosen = [sources[name] for name in spec.source]
     try:
         resolve = field_resolver(chosen)
@@ -192,13 +205,23 @@ def compile_metric(spec: MetricSpec, sources: dict[str, SourceConfig]) -> Compil
         except ExpressionError as exc:
             raise MetricCompileError(key, str(exc)) from None
 
-    conditions = [c for c in (compiled("filter", spec.filter), compiled("denominator", spec.denominator)) if c]
+    conditions = [
+        c for c in (compiled("filter", spec.filter), compiled("denominator", spec.denominator)) if c
+    ]
     value_sql = compiled("field", spec.field, "value")
+    if spec.field and spec.aggregation not in ("unique_count",):
+        kind = "string" if spec.field in COLUMNS[:-1] else field_types(chosen).get(spec.field)
+        if kind in ("string", "bool", "timestamp"):
+            raise MetricCompileError(
+                "field", f"{spec.field!r} is a {kind} field; '{spec.aggregation}' needs a number"
+            )
     groups = []
     for index, dimension in enumerate(spec.group_by):
         column = dimension.replace(".", "_")
         if column in RESERVED:
-            raise MetricCompileError(f"group_by[{index}]", f"{dimension!r} clashes with the reserved column {column!r}")
+            raise MetricCompileError(
+                f"group_by[{index}]", f"{dimension!r} clashes with the reserved column {column!r}"
+            )
         sql = compiled(f"group_by[{index}]", dimension, "value")
         groups.append((column, f"CAST({sql} AS VARCHAR)"))
     used = {name: kind for name, kind in field_types(chosen).items()}

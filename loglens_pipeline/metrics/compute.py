@@ -20,8 +20,9 @@ class MetricResult:
     dropped_examples: list[str] = field(default_factory=list)
 
 
-def compute_metric(conn: duckdb.DuckDBPyConnection, metric: CompiledMetric, start: datetime,
-                   end: datetime) -> MetricResult:
+def compute_metric(
+    conn: duckdb.DuckDBPyConnection, metric: CompiledMetric, start: datetime, end: datetime
+) -> MetricResult:
     """Windows ending in `(start, end]` (hour boundaries, UTC), at most `max_groups` per hour."""
     conn.execute(f"CREATE OR REPLACE TEMP TABLE metric_rows AS {metric.ranked_sql(start, end)}")
     columns = ", ".join(f'"{c}"' for c in metric.columns)
@@ -37,8 +38,12 @@ def compute_metric(conn: duckdb.DuckDBPyConnection, metric: CompiledMetric, star
             f"SELECT count(*) FROM (SELECT DISTINCT hour, {groups} FROM metric_rows WHERE group_rank > ?)",
             [limit],
         ).fetchall()[0][0]
-        examples = [row[0] for row in conn.execute(
-            f"SELECT DISTINCT ({groups})::VARCHAR FROM metric_rows WHERE group_rank > ? LIMIT 5", [limit]
-        ).fetchall()]
+        examples = [
+            row[0]
+            for row in conn.execute(
+                f"SELECT DISTINCT ({groups})::VARCHAR FROM metric_rows WHERE group_rank > ? LIMIT 5",
+                [limit],
+            ).fetchall()
+        ]
     conn.execute("DROP TABLE metric_rows")
     return MetricResult(frame, dropped, examples)

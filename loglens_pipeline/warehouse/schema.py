@@ -60,3 +60,26 @@ def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for ddl in RAW_TABLES.values():
         conn.execute(ddl)
+
+
+def ensure_table(
+    conn: duckdb.DuckDBPyConnection, schema: str, table: str, columns: list[tuple[str, str]]
+) -> bool:
+    """Create `schema.table` with exactly these columns; drop and recreate it if they differ.
+
+    Returns True when an existing table was replaced (its other partitions must be recomputed).
+    The DuckDB IO manager inserts positionally, so the table's columns must match the frame's.
+    """
+    existing = conn.execute(
+        """SELECT column_name, data_type FROM information_schema.columns
+           WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position""",
+        [schema, table],
+    ).fetchall()
+    wanted = [(name, kind.upper()) for name, kind in columns]
+    if existing == wanted:
+        return False
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    conn.execute(f'DROP TABLE IF EXISTS {schema}."{table}"')
+    body = ", ".join(f'"{name}" {kind}' for name, kind in wanted)
+    conn.execute(f'CREATE TABLE {schema}."{table}" ({body})')
+    return bool(existing)

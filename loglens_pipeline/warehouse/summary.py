@@ -47,6 +47,43 @@ def summarize(conn: duckdb.DuckDBPyConnection) -> WarehouseSummary:
     )
 
 
+@dataclass(frozen=True)
+class MetricHighlight:
+    """A metric table in one line: its size and its highest point."""
+
+    name: str
+    rows: int
+    peak_value: float | None
+    peak_at: datetime | None
+    peak_group: str
+
+
+def metric_highlights(
+    conn: duckdb.DuckDBPyConnection, metrics: list[tuple[str, list[str]]]
+) -> list[MetricHighlight]:
+    """Rows and peak of each `metrics.<name>` table (name, group columns)."""
+    found = {
+        row[0]
+        for row in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'metrics'"
+        ).fetchall()
+    }
+    out = []
+    for name, groups in metrics:
+        if name not in found:
+            out.append(MetricHighlight(name, 0, None, None, ""))
+            continue
+        label = " || ' ' || ".join(f"coalesce(\"{g}\", '-')" for g in groups) or "''"
+        rows = conn.execute(f'SELECT count(*) FROM metrics."{name}"').fetchall()[0][0]
+        peak = conn.execute(
+            f'SELECT value, bucket_start, {label} FROM metrics."{name}" '
+            "WHERE value IS NOT NULL ORDER BY value DESC, bucket_start LIMIT 1"
+        ).fetchall()
+        value, at, group = peak[0] if peak else (None, None, "")
+        out.append(MetricHighlight(name, rows, value, at, group))
+    return out
+
+
 EXAMPLE_QUERIES = {
     "Error share per service and hour": """
 SELECT date_trunc('hour', event_time) AS hour, service,

@@ -1,40 +1,96 @@
-"""The shipped configs produce the asset graph, sensors and jobs users see in the UI."""
+"""The shipped configs produce the asset graph, sensors, schedules and jobs users see in the UI.
+
+This is the graph's snapshot: a change to the shipped configs or the wiring shows up here as a
+visible diff.
+"""
 
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from loglens_pipeline.config import ProjectPaths
 from loglens_pipeline.config.paths import REPO_ROOT
 from loglens_pipeline.definitions import build_definitions
 from loglens_pipeline.defs.project import Project
 
+SHIPPED_METRICS = [
+    "checkout_avg_latency",
+    "edge_5xx_rate",
+    "edge_requests_per_second",
+    "error_rate",
+    "latency_p95",
+    "latency_p99",
+    "log_volume_by_level",
+    "payments_error_rate_15m",
+    "requests_per_service",
+    "unique_users",
+]
 
-def shipped_defs(tmp_path) -> dg.Definitions:
-    return build_definitions(Project.load(ProjectPaths(REPO_ROOT / "configs", tmp_path / "data")))
+
+@pytest.fixture(scope="module")
+def defs(tmp_path_factory) -> dg.Definitions:
+    data = tmp_path_factory.mktemp("shipped") / "data"
+    return build_definitions(Project.load(ProjectPaths(REPO_ROOT / "configs", data)))
 
 
-def test_shipped_graph(tmp_path):
-    defs = shipped_defs(tmp_path)
+def test_shipped_asset_graph(defs):
     dg.Definitions.validate_loadable(defs)
-    keys = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
-    assert keys == {"sources/app", "sources/nginx", "raw/events"}
-    assert [s.name for s in defs.sensors] == ["log_file_sensor"]
-    assert [j.name for j in defs.jobs] == ["ingest_job"]
     graph = defs.resolve_asset_graph()
-    raw = graph.get(dg.AssetKey(["raw", "events"]))
-    assert raw.parent_keys == {dg.AssetKey(["sources", "app"]), dg.AssetKey(["sources", "nginx"])}
-    assert raw.group_name == "ingest"
-    assert raw.pools == {"warehouse"}
+    snapshot = {
+        key.to_user_string(): (
+            graph.get(key).group_name,
+            type(graph.get(key).partitions_def).__name__ if graph.get(key).partitions_def else None,
+            sorted(k.to_user_string() for k in graph.get(key).parent_keys),
+        )
+        for key in graph.get_all_asset_keys()
+    }
+    expected = {
+        "sources/app": ("sources", None, []),
+        "sources/nginx": ("sources", None, []),
+        "raw/events": ("ingest", None, ["sources/app", "sources/nginx"]),
+        "raw/event_hours": ("ingest", "HourlyPartitionsDefinition", ["raw/events"]),
+    }
+    for name in SHIPPED_METRICS:
+        expected[f"metrics/{name}"] = ("metrics", "HourlyPartitionsDefinition", ["raw/event_hours"])
+    assert snapshot == expected
+
+
+def test_shipped_sensors_schedules_jobs(defs):
+    assert sorted(s.name for s in defs.sensors) == ["late_data_automation_sensor", "log_file_sensor"]
+    assert [s.name for s in defs.schedules] == ["hourly_metrics_schedule"]
+    assert sorted(j.name for j in defs.jobs) == ["ingest_job", "metrics_job"]
+
+
+def test_metric_assets_carry_what_the_ui_shows(defs):
+    graph = defs.resolve_asset_graph()
+    node = graph.get(dg.AssetKey(["metrics", "error_rate"]))
+    assert node.owners == ["team:sre"]
+    assert node.tags["tier"] == "gold" and node.tags["loglens/metric"] == "error_rate"
+    assert node.kinds == {"duckdb"}
+    assert node.pools == {"warehouse"}
+    assert node.code_version and len(node.code_version) == 16
+    assert "Share of requests answered with a 5xx status" in node.description
+    assert node.backfill_policy == dg.BackfillPolicy.single_run()
+    assert node.automation_condition is not None
+    hourly = node.partitions_def
+    assert hourly.timezone == "UTC" and hourly.start.year == 2026
+    assert graph.get(dg.AssetKey(["raw", "events"])).pools == {"warehouse"}
 
 
 def test_loading_definitions_does_not_touch_the_warehouse(tmp_path):
-    shipped_defs(tmp_path)
+    build_definitions(Project.load(ProjectPaths(REPO_ROOT / "configs", tmp_path / "data")))
     assert not (tmp_path / "data").exists()
 
 
-def test_sensor_runs_by_default_and_says_what_it_watches(tmp_path):
-    sensor = shipped_defs(tmp_path).resolve_sensor_def("log_file_sensor")
+def test_sensors_and_schedule_run_by_default_and_say_what_they_watch(defs):
+    sensor = defs.resolve_sensor_def("log_file_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert str(tmp_path / "data" / "logs") in sensor.description
+    assert "/data/logs" in sensor.description
     assert sensor.minimum_interval_seconds == 5
+    assert defs.resolve_sensor_def("late_data_automation_sensor").default_status == (
+        dg.DefaultSensorStatus.RUNNING
+    )
+    schedule = defs.resolve_schedule_def("hourly_metrics_schedule")
+    assert schedule.cron_schedule == "15 * * * *"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING

@@ -137,11 +137,15 @@ def test_ingestion_run_records_metadata(project, instance):
     with (project.logs_dir / "app" / "a.jsonl").open("a") as handle:
         handle.write("not json\n")
     result = run(defs, instance, tick(defs, instance, None).run_requests[0])
-    [event] = result.get_asset_materialization_events()
+    events = result.get_asset_materialization_events()
+    [event] = [e for e in events if e.asset_key == dg.AssetKey(["raw", "events"])]
+    hours = [e.partition for e in events if e.asset_key == dg.AssetKey(["raw", "event_hours"])]
+    assert hours == ["2026-11-20-10:00"], "each closed hour written into is recorded"
     meta = {k: v.value for k, v in event.materialization.metadata.items()}
     assert (meta["files"], meta["lines"], meta["events"], meta["quarantined"]) == (1, 8, 7, 1)
     assert meta["first_event_hour"] == meta["last_event_hour"] == "2026-11-20T10:00:00"
     assert meta["lines_per_second"] > 0
     assert "| app |" in meta["per_source"]
+    assert meta["late_hours"] == "2026-11-20-10:00", "an hour closed long ago is reported late"
     record = instance.get_latest_materialization_event(dg.AssetKey(["raw", "events"]))
     assert record is not None and record.run_id == result.run_id

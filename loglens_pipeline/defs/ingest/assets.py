@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from loglens_pipeline.defs.partitions import closed_hours, late_hours, partition_key
 from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
 from loglens_pipeline.ingest.discovery import all_source_files
 from loglens_pipeline.ingest.identity import stat_file
@@ -14,6 +15,7 @@ from loglens_pipeline.warehouse.connection import use_utc
 from loglens_pipeline.warehouse.schema import ensure_raw_schema
 
 RAW_EVENTS = dg.AssetKey(["raw", "events"])
+EVENT_HOURS = dg.AssetKey(["raw", "event_hours"])
 
 
 class FileRequest(dg.Config):
@@ -46,6 +48,22 @@ def source_specs(project: Project) -> list[dg.AssetSpec]:
         )
         for source in project.config.sources
     ]
+
+
+def event_hours_spec(partitions: dg.PartitionsDefinition) -> dg.AssetSpec:
+    """`raw.events` seen hour by hour: ingestion records each closed hour it wrote into."""
+    return dg.AssetSpec(
+        EVENT_HOURS,
+        deps=[RAW_EVENTS],
+        partitions_def=partitions,
+        group_name="ingest",
+        kinds={"duckdb"},
+        description=(
+            "`raw.events` by event hour. Not computed by itself: every ingestion run records a "
+            "materialization of each closed hour it wrote events into, which re-triggers the "
+            "metrics of hours that received late data."
+        ),
+    )
 
 
 def ingest_report_metadata(report: IngestReport) -> dict[str, dg.MetadataValue]:
@@ -81,7 +99,7 @@ def ingest_report_metadata(report: IngestReport) -> dict[str, dg.MetadataValue]:
 
 
 def build_ingest_asset(project: Project) -> dg.AssetsDefinition:
-    """The `raw/events` asset for a project."""
+    """The `raw/events` asset for a project; it also records `raw/event_hours` partitions."""
     sources = {s.name: s for s in project.config.sources}
 
     @dg.asset(
@@ -100,7 +118,7 @@ def build_ingest_asset(project: Project) -> dg.AssetsDefinition:
     )
     def raw_events(
         context: dg.AssetExecutionContext, config: IngestRunConfig, warehouse: DuckDBResource
-    ) -> dg.MaterializeResult:
+    ):
         if config.files:
             requested = [
                 (sources[f.source], Path(f.path)) for f in config.files if f.source in sources
@@ -134,6 +152,27 @@ def build_ingest_asset(project: Project) -> dg.AssetsDefinition:
             f"{report.total('events'):,} events, {report.total('quarantined'):,} quarantined, "
             f"{report.lines_per_second:,.0f} lines/s"
         )
-        return dg.MaterializeResult(metadata=ingest_report_metadata(report))
+        # After the commit: each closed hour that got events is a new version of that
+        # `raw/event_hours` partition, which is what re-triggers its metrics.
+        partitions = project.config.partitions
+        hours = closed_hours(report.hours, partitions)
+        late = late_hours(hours, partitions)
+        for hour in hours:
+            yield dg.AssetMaterialization(
+                asset_key=EVENT_HOURS,
+                partition=partition_key(hour),
+                metadata={"ingestion_run": dg.MetadataValue.text(context.run_id)},
+            )
+        metadata = ingest_report_metadata(report)
+        metadata["late_hours"] = dg.MetadataValue.text(
+            ", ".join(partition_key(h) for h in late) or "-"
+        )
+        if late:
+            context.log.warning(
+                f"{len(late)} hours received events after the allowed lateness of "
+                f"{partitions.allowed_lateness_minutes} min; their metrics show as stale until "
+                f"backfilled: {', '.join(partition_key(h) for h in late[:10])}"
+            )
+        yield dg.MaterializeResult(metadata=metadata)
 
     return raw_events

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import dagster as dg
 
-from loglens_pipeline.defs.ingest.assets import RAW_EVENTS, build_ingest_asset, source_specs
+from loglens_pipeline.defs.ingest.assets import (
+    RAW_EVENTS,
+    build_ingest_asset,
+    event_hours_spec,
+    source_specs,
+)
 from loglens_pipeline.defs.ingest.sensors import build_log_file_sensor
 from loglens_pipeline.defs.project import Project
 
 
-def ingest_definitions(project: Project) -> dg.Definitions:
-    """Source specs, the `raw/events` asset, `ingest_job` and `log_file_sensor`."""
+def ingest_definitions(project: Project, partitions: dg.PartitionsDefinition) -> dg.Definitions:
+    """Source specs, `raw/events`, `raw/event_hours`, `ingest_job` and `log_file_sensor`."""
     ingest_job = dg.define_asset_job(
         "ingest_job",
         selection=dg.AssetSelection.assets(RAW_EVENTS),
@@ -18,7 +23,7 @@ def ingest_definitions(project: Project) -> dg.Definitions:
         tags={"loglens/area": "ingest"},
     )
     return dg.Definitions(
-        assets=[*source_specs(project), build_ingest_asset(project)],
+        assets=[*source_specs(project), build_ingest_asset(project), event_hours_spec(partitions)],
         jobs=[ingest_job],
         sensors=[build_log_file_sensor(project, ingest_job)],
     )

@@ -24,9 +24,7 @@ def scan_files(project: Project) -> list[tuple[str, FileState]]:
     return found
 
 
-def build_log_file_sensor(
-    project: Project, job: dg.JobDefinition | dg.UnresolvedAssetJobDefinition
-) -> dg.SensorDefinition:
+def build_log_file_sensor(project: Project, job) -> dg.SensorDefinition:
     """The sensor that turns new bytes under the logs folder into ingestion runs."""
     limit = project.config.ingest.max_files_per_run
 

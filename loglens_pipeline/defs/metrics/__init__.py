@@ -1,0 +1,1 @@
+"""Metrics area: one asset per YAML metric, the hourly schedule, late-data automation."""
