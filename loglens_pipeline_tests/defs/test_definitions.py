@@ -57,7 +57,10 @@ def test_shipped_asset_graph(defs):
 
 
 def test_shipped_sensors_schedules_jobs(defs):
-    assert sorted(s.name for s in defs.sensors) == ["late_data_automation_sensor", "log_file_sensor"]
+    assert sorted(s.name for s in defs.sensors) == [
+        "late_data_automation_sensor",
+        "log_file_sensor",
+    ]
     assert [s.name for s in defs.schedules] == ["hourly_metrics_schedule"]
     assert sorted(j.name for j in defs.jobs) == ["ingest_job", "metrics_job"]
 
