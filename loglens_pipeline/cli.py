@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -51,7 +52,7 @@ def validate(config_dir: Path | None = ConfigDirOption) -> None:
     config = project.config
     console.print(
         f"[green]OK[/] {project.paths.config_dir}: {len(config.sources)} sources "
-        f"({', '.join(s.name for s in config.sources)})"
+        f"({', '.join(s.name for s in config.sources)}), {len(project.metrics)} metrics"
     )
 
 
@@ -130,17 +131,50 @@ def ingest(config_dir: Path | None = ConfigDirOption) -> None:
     """Ingest every new byte of every watched file now, as one Dagster run."""
     from loglens_pipeline.definitions import build_definitions
     from loglens_pipeline.instance import open_instance
+    from loglens_pipeline.runs import run_ingest
 
     project = _load(config_dir)
     instance = open_instance(project.paths.data_dir / "dagster_home")
-    result = (
-        build_definitions(project)
-        .resolve_job_def("ingest_job")
-        .execute_in_process(instance=instance, tags={"loglens/trigger": "cli"})
-    )
+    result = run_ingest(build_definitions(project), instance, trigger="cli")
     for event in result.get_asset_materialization_events():
-        meta = event.materialization.metadata
-        console.print({k: getattr(v, "value", v) for k, v in meta.items() if k != "per_source"})
+        if event.asset_key.path == ["raw", "events"]:
+            meta = event.materialization.metadata
+            shown = ("files", "lines", "events", "quarantined", "event_hours", "lines_per_second")
+            console.print({k: meta[k].value for k in shown})
+    raise typer.Exit(0 if result.success else 1)
+
+
+def _hour(text: str) -> datetime:
+    for fmt in ("%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d-%H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).replace(minute=0)
+        except ValueError:
+            continue
+    raise typer.BadParameter(f"{text!r} is not an hour like 2026-11-20T13 (UTC)")
+
+
+@app.command()
+def backfill(
+    start: str = typer.Option(..., "--from", help="first hour, UTC, e.g. 2026-11-20T00"),
+    end: str = typer.Option(..., "--to", help="last hour (inclusive), UTC, e.g. 2026-11-20T23"),
+    config_dir: Path | None = ConfigDirOption,
+) -> None:
+    """Materialize all metrics (and anomalies) for a range of hours as one single run."""
+    from loglens_pipeline.definitions import build_definitions
+    from loglens_pipeline.instance import open_instance
+    from loglens_pipeline.runs import run_metrics_range
+
+    first, last = _hour(start), _hour(end)
+    if last < first:
+        raise typer.BadParameter("--to must not be before --from")
+    project = _load(config_dir)
+    instance = open_instance(project.paths.data_dir / "dagster_home")
+    hours = int((last - first).total_seconds() // 3600) + 1
+    console.print(f"backfilling {len(project.metrics)} metrics over {hours} hours as one run ...")
+    result = run_metrics_range(build_definitions(project), instance, first, last, trigger="cli")
+    console.print(
+        f"run {result.run_id}: {'[green]success[/]' if result.success else '[red]failed[/]'}"
+    )
     raise typer.Exit(0 if result.success else 1)
 
 
