@@ -102,6 +102,7 @@ def demo(
         )
     table.add_row("runs", ", ".join(run_id[:8] for run_id in result.run_ids))
     table.add_row("warehouse", str(result.warehouse))
+    table.add_row("reader copy (BI)", str(result.reader))
     table.add_row("dagster home", str(result.dagster_home))
     console.print(table)
     if result.metrics:
@@ -117,7 +118,10 @@ def demo(
                 m.peak_group,
             )
         console.print(metrics)
-    console.print(f"\nTry these with `duckdb -readonly {result.warehouse}` (or any DuckDB client):")
+    console.print(
+        f'\nTry these with `loglens query "..."`, or `duckdb -readonly {result.reader}` '
+        "(the reader copy, which never blocks the pipeline):"
+    )
     for title, sql in EXAMPLE_QUERIES.items():
         console.print(f"\n[bold]{title}[/]")
         console.print(Syntax(sql.strip(), "sql", theme="ansi_dark", word_wrap=True))
@@ -142,6 +146,43 @@ def ingest(config_dir: Path | None = ConfigDirOption) -> None:
             shown = ("files", "lines", "events", "quarantined", "event_hours", "lines_per_second")
             console.print({k: meta[k].value for k in shown})
     raise typer.Exit(0 if result.success else 1)
+
+
+@app.command()
+def query(
+    sql: str = typer.Argument(..., help="a SQL query over raw.*, metrics.*, analytics.*"),
+    output: str = typer.Option("table", "--format", help="table, csv or json"),
+    limit: int = typer.Option(1000, help="at most this many rows"),
+) -> None:
+    """Query the reader copy of the warehouse (read-only; never blocks the pipeline)."""
+    import duckdb
+
+    from loglens_pipeline.warehouse.connection import connect
+
+    project = _load(None)
+    if not project.reader_path.exists():
+        console.print(
+            f"[red]no reader copy at {project.reader_path}[/]: run `loglens demo` or a pipeline run first"
+        )
+        raise typer.Exit(1)
+    try:
+        with connect(project.reader_path, project.config.warehouse, read_only=True) as conn:
+            frame = conn.execute(sql).df().head(limit)
+    except duckdb.Error as exc:
+        console.print(f"[red]{type(exc).__name__}:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if output == "csv":
+        sys.stdout.write(frame.to_csv(index=False))
+    elif output == "json":
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso") + "\n")
+    else:
+        table = Table(show_lines=False)
+        for column in frame.columns:
+            table.add_column(str(column))
+        for row in frame.itertuples(index=False):
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+        console.print(f"[dim]{len(frame)} rows from {project.reader_path}[/]")
 
 
 def _hour(text: str) -> datetime:

@@ -10,11 +10,13 @@ import warnings
 
 import dagster as dg
 
+from loglens_pipeline.defs.automation import automation_sensor
 from loglens_pipeline.defs.ingest.definitions import ingest_definitions
 from loglens_pipeline.defs.metrics.definitions import metrics_definitions
 from loglens_pipeline.defs.partitions import hourly_partitions
 from loglens_pipeline.defs.project import Project
 from loglens_pipeline.defs.resources import warehouse_resource
+from loglens_pipeline.defs.warehouse.assets import warehouse_definitions
 
 # Single-run backfills are what make a range of hours one SQL statement per metric.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -26,7 +28,10 @@ def build_definitions(project: Project) -> dg.Definitions:
     return dg.Definitions.merge(
         ingest_definitions(project, partitions),
         metrics_definitions(project, partitions),
-        dg.Definitions(resources={"warehouse": warehouse_resource(project)}),
+        warehouse_definitions(project),
+        dg.Definitions(
+            sensors=[automation_sensor()], resources={"warehouse": warehouse_resource(project)}
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from loglens_pipeline.config import ProjectPaths
 from loglens_pipeline.defs.partitions import closed_hours
 from loglens_pipeline.defs.project import Project
 from loglens_pipeline.instance import open_instance
-from loglens_pipeline.runs import run_ingest, run_metrics_range
+from loglens_pipeline.runs import run_ingest, run_metrics_range, run_publish
 from loglens_pipeline.samples.generator import SampleManifest, default_start, generate_sample_logs
 from loglens_pipeline.warehouse.connection import connect
 from loglens_pipeline.warehouse.summary import (
@@ -30,6 +30,7 @@ class DemoResult:
     summary: WarehouseSummary
     metrics: list[MetricHighlight]
     warehouse: Path
+    reader: Path
     dagster_home: Path
 
 
@@ -92,7 +93,13 @@ def run_demo(
         run_ids.append(result.run_id)
         if not result.success:
             raise RuntimeError(f"metrics run {result.run_id} failed; see it in the Dagster UI")
-    with connect(project.warehouse_path, project.config.warehouse, read_only=True) as conn:
+    result = run_publish(defs, instance, trigger="demo")
+    run_ids.append(result.run_id)
+    if not result.success:
+        raise RuntimeError(f"publishing run {result.run_id} failed; see it in the Dagster UI")
+    with connect(project.reader_path, project.config.warehouse, read_only=True) as conn:
         summary = summarize(conn)
         metrics = metric_highlights(conn, [(m.spec.name, m.group_columns) for m in project.metrics])
-    return DemoResult(manifest, run_ids, summary, metrics, project.warehouse_path, home)
+    return DemoResult(
+        manifest, run_ids, summary, metrics, project.warehouse_path, project.reader_path, home
+    )

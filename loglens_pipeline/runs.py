@@ -38,3 +38,12 @@ def run_metrics_range(
     return defs.resolve_job_def("metrics_job").execute_in_process(
         instance=instance, run_config=QUIET, tags=tags
     )
+
+
+def run_publish(
+    defs: dg.Definitions, instance: dg.DagsterInstance, *, trigger: str
+) -> dg.ExecuteInProcessResult:
+    """Rebuild the analytics views and publish the reader copy for BI tools."""
+    return defs.resolve_job_def("publish_reader_job").execute_in_process(
+        instance=instance, run_config=QUIET, tags={"loglens/trigger": trigger}
+    )

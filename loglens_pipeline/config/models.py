@@ -144,10 +144,14 @@ class WarehouseConfig(StrictModel):
     """The DuckDB file and the resources DuckDB may use."""
 
     path: str = "warehouse/loglens.duckdb"
+    reader_path: str = Field(
+        default="warehouse/reader.duckdb",
+        description="read-only copy for BI tools, replaced atomically after runs",
+    )
     memory_limit: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
     threads: int = Field(default=2, ge=1, le=64)
 
-    @field_validator("path")
+    @field_validator("path", "reader_path")
     @classmethod
     def _not_a_schema_name(cls, value: str) -> str:
         stem = value.rsplit("/", 1)[-1].split(".", 1)[0]

@@ -34,3 +34,7 @@ class Project:
     @property
     def warehouse_path(self) -> Path:
         return self.paths.under_data(self.config.warehouse.path)
+
+    @property
+    def reader_path(self) -> Path:
+        return self.paths.under_data(self.config.warehouse.reader_path)

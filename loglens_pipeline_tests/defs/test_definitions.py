@@ -53,16 +53,18 @@ def test_shipped_asset_graph(defs):
     }
     for name in SHIPPED_METRICS:
         expected[f"metrics/{name}"] = ("metrics", "HourlyPartitionsDefinition", ["raw/event_hours"])
+    expected["warehouse/reader_copy"] = (
+        "warehouse",
+        None,
+        sorted(["raw/events", *(f"metrics/{n}" for n in SHIPPED_METRICS)]),
+    )
     assert snapshot == expected
 
 
 def test_shipped_sensors_schedules_jobs(defs):
-    assert sorted(s.name for s in defs.sensors) == [
-        "late_data_automation_sensor",
-        "log_file_sensor",
-    ]
+    assert sorted(s.name for s in defs.sensors) == ["log_file_sensor", "loglens_automation_sensor"]
     assert [s.name for s in defs.schedules] == ["hourly_metrics_schedule"]
-    assert sorted(j.name for j in defs.jobs) == ["ingest_job", "metrics_job"]
+    assert sorted(j.name for j in defs.jobs) == ["ingest_job", "metrics_job", "publish_reader_job"]
 
 
 def test_metric_assets_carry_what_the_ui_shows(defs):
@@ -91,7 +93,7 @@ def test_sensors_and_schedule_run_by_default_and_say_what_they_watch(defs):
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert "/data/logs" in sensor.description
     assert sensor.minimum_interval_seconds == 5
-    assert defs.resolve_sensor_def("late_data_automation_sensor").default_status == (
+    assert defs.resolve_sensor_def("loglens_automation_sensor").default_status == (
         dg.DefaultSensorStatus.RUNNING
     )
     schedule = defs.resolve_schedule_def("hourly_metrics_schedule")

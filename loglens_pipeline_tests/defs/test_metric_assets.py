@@ -141,7 +141,8 @@ def test_late_data_rematerializes_exactly_the_recent_touched_hours(lenient_proje
     defs = build_definitions(project)
     assert run_ingest(defs, instance, trigger="test").success
     assert run_metrics_range(defs, instance, old, recent, trigger="test").success
-    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    metrics = dg.AssetSelection.groups("metrics")
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=metrics)
     assert first.total_requested == 0, "nothing changed since the metrics were computed"
 
     write_events(project, "late", recent, 30, errors=30)  # late events in the last closed hour
@@ -155,7 +156,9 @@ def test_late_data_rematerializes_exactly_the_recent_touched_hours(lenient_proje
     ]
     assert meta["late_hours"].value == partition_key(old)
 
-    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    second = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=metrics, cursor=first.cursor
+    )
     requested = {
         key.to_user_string(): sorted(second.get_requested_partitions(key))
         for key in defs.resolve_asset_graph().get_all_asset_keys()
@@ -165,7 +168,9 @@ def test_late_data_rematerializes_exactly_the_recent_touched_hours(lenient_proje
     assert set(requested) == {f"metrics/{m.spec.name}" for m in project.metrics}
     assert all(parts == [partition_key(recent)] for parts in requested.values()), requested
 
-    third = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=second.cursor)
+    third = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=metrics, cursor=second.cursor
+    )
     assert third.total_requested == 0, "requested once, not again on the next tick"
 
 

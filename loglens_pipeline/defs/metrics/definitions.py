@@ -12,7 +12,7 @@ METRIC_GROUPS = ("metrics", "anomalies")
 
 
 def metrics_definitions(project: Project, partitions: dg.PartitionsDefinition) -> dg.Definitions:
-    """One asset per metric plus the job, schedule and automation sensor that drive them."""
+    """One asset per metric plus the job and schedule that drive them."""
     assets = [build_metric_asset(project, metric, partitions) for metric in project.metrics]
     selection = dg.AssetSelection.groups(*METRIC_GROUPS)
     metrics_job = dg.define_asset_job(
@@ -22,21 +22,10 @@ def metrics_definitions(project: Project, partitions: dg.PartitionsDefinition) -
         description="Metrics and anomaly scores for a partition or a range of hours (one run).",
         tags={"loglens/area": "metrics"},
     )
-    automation = dg.AutomationConditionSensorDefinition(
-        "late_data_automation_sensor",
-        target=selection,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=10,
-        description=(
-            "Re-materializes metric and anomaly partitions of recent hours when ingestion wrote "
-            "events into them (late or out-of-order data)."
-        ),
-    )
     return dg.Definitions(
         assets=assets,
         jobs=[metrics_job],
         schedules=[build_hourly_schedule(project, metrics_job)],
-        sensors=[automation],
         resources={
             IO_MANAGER_KEY: DuckDBPandasIOManager(
                 database=str(project.warehouse_path),

@@ -1,0 +1,129 @@
+"""Vectorized statistics the detectors share: per-window median/MAD and NaN-aware medians.
+
+Everything here is exact (no approximation of the median or the MAD) and works on many windows
+at once, so a backfill of thousands of points costs a few sorts instead of a Python loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAD_TO_SIGMA = 1.4826  # 1 / Phi^-1(3/4): MAD of a normal distribution times this is its sigma
+MEANAD_TO_SIGMA = 1.2533  # sqrt(pi / 2): mean absolute deviation of a normal times this is sigma
+_CHUNK_CELLS = 2_000_000  # rows x window width per block, to bound memory (8 MB of int32)
+
+
+def window_mean_std(values: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    """Mean and sample standard deviation (ddof=1) of `values[lo[i]:hi[i]]` for every i.
+
+    Prefix sums of values centred on their median keep the variance numerically sound for
+    series far from zero. Windows of fewer than 2 points give NaN std (1 point: NaN std only).
+    """
+    count = (hi - lo).astype(np.float64)
+    centre = float(np.median(values)) if values.size else 0.0
+    shifted = values - centre
+    s1 = np.concatenate([[0.0], np.cumsum(shifted)])
+    s2 = np.concatenate([[0.0], np.cumsum(shifted * shifted)])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = s1[hi] - s1[lo]
+        mean = total / count
+        ss = (s2[hi] - s2[lo]) - total * mean
+        var = np.maximum(ss, 0.0) / (count - 1.0)
+    mean = np.where(count > 0, mean + centre, np.nan)
+    std = np.where(count > 1, np.sqrt(var), np.nan)
+    return mean, std
+
+
+def window_median_mad(values: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    """Exact median, MAD and mean absolute deviation from the median of `values[lo[i]:hi[i]]`.
+
+    `values` must be finite. The values are replaced by their global ranks (int32, which numpy
+    sorts with SIMD), every window's ranks are sorted as one row of a matrix, and the MAD is the
+    k-th smallest distance to the median, found by a vectorized binary search over each sorted
+    row (the k+1 points nearest to the median are a contiguous run of the sorted row).
+    """
+    n = lo.size
+    median = np.full(n, np.nan)
+    mad = np.full(n, np.nan)
+    meanad = np.full(n, np.nan)
+    counts = hi - lo
+    if n == 0 or values.size == 0:
+        return median, mad, meanad
+    order = np.argsort(values, kind="stable")
+    sorted_values = np.concatenate([values[order], [np.inf]])
+    sentinel = values.size  # ranks past the last value: they sort to the end of every row
+    ranks = np.empty(values.size, dtype=np.int32)
+    ranks[order] = np.arange(values.size, dtype=np.int32)
+    width_max = int(counts.max())
+    if width_max == 0:
+        return median, mad, meanad
+    padded = np.concatenate([ranks, np.full(width_max, sentinel, dtype=np.int32)])
+    rows_per_chunk = max(1, _CHUNK_CELLS // width_max)
+    for start in range(0, n, rows_per_chunk):
+        rows = slice(start, min(n, start + rows_per_chunk))
+        c = counts[rows]
+        ok = c > 0
+        if not ok.any():
+            continue
+        width = int(c.max())
+        columns = np.arange(width)
+        matrix = padded[lo[rows, None] + columns[None, :]]
+        matrix[columns[None, :] >= c[:, None]] = sentinel
+        matrix.sort(axis=1)
+        sorted_rows = sorted_values[matrix]  # (rows, width) float64, +inf past each count
+        med, m_ad, mean_ad = _sorted_median_mad(sorted_rows, c)
+        median[rows] = np.where(ok, med, np.nan)
+        mad[rows] = np.where(ok, m_ad, np.nan)
+        meanad[rows] = np.where(ok, mean_ad, np.nan)
+    return median, mad, meanad
+
+
+def _sorted_median_mad(rows: np.ndarray, counts: np.ndarray):
+    """Median, MAD and mean |x - median| of rows sorted ascending, each valid up to `counts`."""
+    safe = np.maximum(counts, 1)
+    index = np.arange(rows.shape[0])
+    lower, upper = (safe - 1) // 2, safe // 2
+    median = 0.5 * (rows[index, lower] + rows[index, upper])
+    mad = 0.5 * (_kth_distance(rows, safe, median, lower) + _kth_distance(rows, safe, median, upper))
+    finite = np.where(np.arange(rows.shape[1])[None, :] < safe[:, None], rows, median[:, None])
+    meanad = np.abs(finite - median[:, None]).sum(axis=1) / safe
+    return median, mad, meanad
+
+
+def _kth_distance(rows: np.ndarray, counts: np.ndarray, centre: np.ndarray, k: np.ndarray):
+    """k-th smallest (0-based) |x - centre| per sorted row: min over runs [i, i+k] of the run's
+    larger distance; the crossing i is found by binary search (h(i) = a[i] + a[i+k] - 2c grows)."""
+    index = np.arange(rows.shape[0])
+    first = np.zeros_like(counts)
+    last = counts - k  # search i in [0, last]; i == last means "no run crosses"
+    lo_i, hi_i = first.copy(), last.copy()
+    while True:
+        active = lo_i < hi_i
+        if not active.any():
+            break
+        mid = (lo_i + hi_i) // 2
+        mid_c = np.minimum(mid, counts - 1 - k)
+        h = rows[index, mid_c] + rows[index, mid_c + k] - 2.0 * centre
+        go_left = active & (h >= 0)
+        go_right = active & (h < 0)
+        hi_i = np.where(go_left, mid, hi_i)
+        lo_i = np.where(go_right, mid + 1, lo_i)
+    crossing = lo_i  # first run whose right end is at least as far as its left end
+    right = np.where(
+        crossing <= counts - 1 - k,
+        rows[index, np.minimum(crossing + k, counts - 1)] - centre,
+        np.inf,
+    )
+    left = np.where(crossing >= 1, centre - rows[index, np.maximum(crossing - 1, 0)], np.inf)
+    return np.minimum(right, left)
+
+
+def nan_median(array: np.ndarray, axis: int) -> np.ndarray:
+    """Median over `axis` ignoring NaN (NaN where a slice has no value), by one sort."""
+    moved = np.moveaxis(array, axis, -1)
+    ordered = np.sort(moved, axis=-1)  # NaN sort last
+    count = np.sum(~np.isnan(moved), axis=-1)
+    safe = np.maximum(count, 1)
+    low = np.take_along_axis(ordered, ((safe - 1) // 2)[..., None], axis=-1)[..., 0]
+    high = np.take_along_axis(ordered, (safe // 2)[..., None], axis=-1)[..., 0]
+    return np.where(count > 0, 0.5 * (low + high), np.nan)

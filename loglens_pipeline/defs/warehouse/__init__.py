@@ -1,0 +1,1 @@
+"""Warehouse area: the analytics views and the reader copy BI tools open."""

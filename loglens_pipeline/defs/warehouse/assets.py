@@ -1,0 +1,79 @@
+"""`warehouse/reader_copy`: analytics views rebuilt, then the warehouse published for readers."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from loglens_pipeline.defs.ingest.assets import RAW_EVENTS
+from loglens_pipeline.defs.metrics.assets import metric_key
+from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
+from loglens_pipeline.warehouse.analytics import build_analytics
+from loglens_pipeline.warehouse.connection import use_utc
+from loglens_pipeline.warehouse.schema import ensure_raw_schema
+from loglens_pipeline.warehouse.snapshot import publish_reader_copy
+
+READER_COPY = dg.AssetKey(["warehouse", "reader_copy"])
+
+
+def publish_condition() -> dg.AutomationCondition:
+    """Publish after any upstream table changed, once no upstream run is in progress."""
+    return (
+        dg.AutomationCondition.any_deps_updated().since_last_handled()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("after warehouse changes")
+
+
+def build_reader_copy_asset(project: Project, upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    """The asset that keeps the BI reader copy at most one run behind the warehouse."""
+
+    @dg.asset(
+        key=READER_COPY,
+        deps=upstream,
+        group_name="warehouse",
+        kinds={"duckdb"},
+        pool=WAREHOUSE_POOL,
+        automation_condition=publish_condition(),
+        owners=["team:loglens"],
+        description=(
+            f"Read-only copy of the warehouse for BI tools at `{project.reader_path}`. Rebuilds "
+            "the `analytics` views (metric_points, metric_catalog, ingest_health, "
+            "quarantine_by_reason), checkpoints, copies and atomically renames, so readers never "
+            "block the pipeline and always see a consistent state."
+        ),
+    )
+    def reader_copy(
+        context: dg.AssetExecutionContext, warehouse: DuckDBResource
+    ) -> dg.MaterializeResult:
+        project.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+        with warehouse.get_connection() as conn:
+            use_utc(conn)
+            ensure_raw_schema(conn)
+            build_analytics(conn, list(project.metrics))
+            publication = publish_reader_copy(conn, project.warehouse_path, project.reader_path)
+        context.log.info(
+            f"published {publication.bytes:,} bytes to {publication.path} in {publication.seconds:.2f}s"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(publication.path)),
+                "bytes": dg.MetadataValue.int(publication.bytes),
+                "publish_seconds": dg.MetadataValue.float(round(publication.seconds, 3)),
+                "connect": dg.MetadataValue.md(
+                    f"```\nduckdb -readonly {publication.path}\n"
+                    f"duckdb:///{publication.path}?access_mode=read_only   # SQLAlchemy / Superset\n```"
+                ),
+            }
+        )
+
+    return reader_copy
+
+
+def warehouse_definitions(project: Project) -> dg.Definitions:
+    """The reader copy asset and `publish_reader_job`."""
+    upstream = [RAW_EVENTS, *(metric_key(m.spec.name) for m in project.metrics)]
+    job = dg.define_asset_job(
+        "publish_reader_job",
+        selection=dg.AssetSelection.assets(READER_COPY),
+        description="Rebuild the analytics views and publish the reader copy now.",
+    )
+    return dg.Definitions(assets=[build_reader_copy_asset(project, upstream)], jobs=[job])
