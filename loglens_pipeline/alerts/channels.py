@@ -52,9 +52,6 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 def _clean(reason: str, secrets: list[str]) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         reason = reason.replace(secret, "***")
@@ -78,6 +75,13 @@ class _EnvSender:
         self._secrets.append(value)
         return value
 
+    def url(self, name: str) -> str:
+        """A URL from the environment; its path and query (tokens, often) are masked too."""
+        url = self.env(name)
+        parts = urlsplit(url)
+        self._secrets += [p for p in (parts.path, parts.query) if len(p) > 1]
+        return url
+
     def send(self, notification: Notification) -> SendResult:
         self._secrets = []
         try:
@@ -93,9 +97,7 @@ class _EnvSender:
         raise NotImplementedError
 
 
-def post_json(
-    url: str, payload: Any, headers: Mapping[str, str], timeout: float
-) -> str | None:
+def post_json(url: str, payload: Any, headers: Mapping[str, str], timeout: float) -> str | None:
     """POST `payload` as JSON; None on a 2xx answer, else the reason (the URL may appear in it)."""
     if urlsplit(url).scheme not in ("http", "https"):
         return NOT_HTTP
@@ -106,7 +108,10 @@ def post_json(
         headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers},
     )
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        # Built per request: the proxy settings (HTTPS_PROXY, NO_PROXY) are read from the
+        # environment now, like the URL.
+        opener = urllib.request.build_opener(_NoRedirects)
+        with opener.open(request, timeout=timeout) as response:
             response.read(4096)
         return None
     except HTTPError as exc:
@@ -157,7 +162,7 @@ class WebhookSender(_EnvSender):
         return headers
 
     def _deliver(self, notification: Notification) -> tuple[bool, str | None]:
-        url = self.env(self.config.url_env)
+        url = self.url(self.config.url_env)
         headers = self.headers()
         reason = post_json(url, webhook_payload(notification), headers, self.config.timeout_seconds)
         return _http_outcome(reason, self.config.url_env)
@@ -169,7 +174,7 @@ class SlackSender(_EnvSender):
     config: SlackChannel
 
     def _deliver(self, notification: Notification) -> tuple[bool, str | None]:
-        url = self.env(self.config.webhook_url_env)
+        url = self.url(self.config.webhook_url_env)
         reason = post_json(url, slack_payload(notification), {}, self.config.timeout_seconds)
         return _http_outcome(reason, self.config.webhook_url_env)
 

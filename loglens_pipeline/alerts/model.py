@@ -49,11 +49,11 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
-def _flag(value: Any) -> bool:
+def _flag(value: Any) -> bool | None:
     if value is None or value is pd.NA:
-        return False
+        return None
     if isinstance(value, float) and math.isnan(value):
-        return False
+        return None
     return bool(value)
 
 
@@ -68,7 +68,8 @@ class AnomalyPoint:
     """One scored point of one metric series: the input of alerting.
 
     `group_key` names the series (e.g. `service=api`; empty for an ungrouped metric). Pass every
-    scored point, not only anomalies: recovery needs the normal ones.
+    scored point, not only anomalies: recovery needs the normal ones. `is_anomaly` None (NULL)
+    means not scored (e.g. too little history): such a point is neither anomalous nor normal.
     """
 
     metric: str
@@ -77,7 +78,7 @@ class AnomalyPoint:
     bucket_end: datetime
     value: float | None
     score: float | None
-    is_anomaly: bool
+    is_anomaly: bool | None
     expected: float | None = None
     lower: float | None = None
     upper: float | None = None
@@ -148,7 +149,9 @@ def points_from_frame(
     return [AnomalyPoint.from_mapping(row) for row in frame.to_dict("records")]
 
 
-def as_points(anomalies: pd.DataFrame | Iterable[AnomalyPoint | Mapping[str, Any]]) -> list[AnomalyPoint]:
+def as_points(
+    anomalies: pd.DataFrame | Iterable[AnomalyPoint | Mapping[str, Any]],
+) -> list[AnomalyPoint]:
     """A frame, or an iterable of points / dicts with the point columns, -> points."""
     if isinstance(anomalies, pd.DataFrame):
         return points_from_frame(anomalies)

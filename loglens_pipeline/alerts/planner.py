@@ -70,7 +70,9 @@ def _firing_item(metric: str, group_key: str, incident: datetime, points: list[A
     )
 
 
-def _cooldown_reason(item: AlertItem, pair: PairState, cooldown: timedelta, text: str) -> str | None:
+def _cooldown_reason(
+    item: AlertItem, pair: PairState, cooldown: timedelta, text: str
+) -> str | None:
     last = pair.last_fired_start
     if last is None:
         return None
@@ -181,6 +183,8 @@ class _Planner:
     def recovery(self, metric: str, points: list[AnomalyPoint]) -> None:
         latest: dict[str, AnomalyPoint] = {}
         for point in points:
+            if point.is_anomaly is None:  # not scored: says nothing about recovery
+                continue
             current = latest.get(point.group_key)
             if current is None or point.bucket_end > current.bucket_end:
                 latest[point.group_key] = point

@@ -84,7 +84,9 @@ def _sorted_median_mad(rows: np.ndarray, counts: np.ndarray):
     index = np.arange(rows.shape[0])
     lower, upper = (safe - 1) // 2, safe // 2
     median = 0.5 * (rows[index, lower] + rows[index, upper])
-    mad = 0.5 * (_kth_distance(rows, safe, median, lower) + _kth_distance(rows, safe, median, upper))
+    mad = 0.5 * (
+        _kth_distance(rows, safe, median, lower) + _kth_distance(rows, safe, median, upper)
+    )
     finite = np.where(np.arange(rows.shape[1])[None, :] < safe[:, None], rows, median[:, None])
     meanad = np.abs(finite - median[:, None]).sum(axis=1) / safe
     return median, mad, meanad

@@ -128,9 +128,7 @@ class EmailChannel(_Channel):
         return self
 
 
-ChannelConfig = Annotated[
-    WebhookChannel | SlackChannel | EmailChannel, Field(discriminator="type")
-]
+ChannelConfig = Annotated[WebhookChannel | SlackChannel | EmailChannel, Field(discriminator="type")]
 
 
 class AlertsConfig(StrictModel):

@@ -187,12 +187,21 @@ class PartitionsConfig(StrictModel):
     allowed_lateness_minutes: int = Field(default=15, ge=0, le=7 * 24 * 60)
 
 
+class RetentionConfig(StrictModel):
+    """How long each class of table keeps rows (days; null keeps everything)."""
+
+    raw_days: int | None = Field(default=30, ge=1)
+    metrics_days: int | None = Field(default=400, ge=1)
+    anomalies_days: int | None = Field(default=400, ge=1)
+
+
 class ProjectConfig(StrictModel):
     """Everything under `configs/`, validated."""
 
     warehouse: WarehouseConfig = WarehouseConfig()
     ingest: IngestConfig = IngestConfig()
     partitions: PartitionsConfig = PartitionsConfig()
+    retention: RetentionConfig = RetentionConfig()
     sources: list[SourceConfig] = Field(min_length=1)
 
     @field_validator("sources")

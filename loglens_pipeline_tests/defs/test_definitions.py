@@ -56,15 +56,24 @@ def test_shipped_asset_graph(defs):
     expected["warehouse/reader_copy"] = (
         "warehouse",
         None,
-        sorted(["raw/events", *(f"metrics/{n}" for n in SHIPPED_METRICS)]),
+        sorted(["raw/events", "warehouse/retention", *(f"metrics/{n}" for n in SHIPPED_METRICS)]),
     )
+    expected["warehouse/retention"] = ("warehouse", None, [])
     assert snapshot == expected
 
 
 def test_shipped_sensors_schedules_jobs(defs):
     assert sorted(s.name for s in defs.sensors) == ["log_file_sensor", "loglens_automation_sensor"]
-    assert [s.name for s in defs.schedules] == ["hourly_metrics_schedule"]
-    assert sorted(j.name for j in defs.jobs) == ["ingest_job", "metrics_job", "publish_reader_job"]
+    assert sorted(s.name for s in defs.schedules) == [
+        "daily_retention_schedule",
+        "hourly_metrics_schedule",
+    ]
+    assert sorted(j.name for j in defs.jobs) == [
+        "ingest_job",
+        "metrics_job",
+        "publish_reader_job",
+        "retention_job",
+    ]
 
 
 def test_metric_assets_carry_what_the_ui_shows(defs):

@@ -6,6 +6,12 @@ from dagster_duckdb import DuckDBResource
 from loglens_pipeline.defs.ingest.assets import RAW_EVENTS
 from loglens_pipeline.defs.metrics.assets import metric_key
 from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
+from loglens_pipeline.defs.warehouse.retention import (
+    RETENTION,
+    RETENTION_JOB,
+    build_retention_asset,
+    retention_schedule,
+)
 from loglens_pipeline.warehouse.analytics import build_analytics
 from loglens_pipeline.warehouse.connection import use_utc
 from loglens_pipeline.warehouse.schema import ensure_raw_schema
@@ -69,11 +75,15 @@ def build_reader_copy_asset(project: Project, upstream: list[dg.AssetKey]) -> dg
 
 
 def warehouse_definitions(project: Project) -> dg.Definitions:
-    """The reader copy asset and `publish_reader_job`."""
-    upstream = [RAW_EVENTS, *(metric_key(m.spec.name) for m in project.metrics)]
+    """The reader copy and retention assets, `publish_reader_job`, the retention schedule."""
+    upstream = [RAW_EVENTS, RETENTION, *(metric_key(m.spec.name) for m in project.metrics)]
     job = dg.define_asset_job(
         "publish_reader_job",
         selection=dg.AssetSelection.assets(READER_COPY),
         description="Rebuild the analytics views and publish the reader copy now.",
     )
-    return dg.Definitions(assets=[build_reader_copy_asset(project, upstream)], jobs=[job])
+    return dg.Definitions(
+        assets=[build_reader_copy_asset(project, upstream), build_retention_asset(project)],
+        jobs=[job, RETENTION_JOB],
+        schedules=[retention_schedule()],
+    )
