@@ -85,8 +85,14 @@ def load_metrics(config_dir: Path, config: ProjectConfig) -> list[CompiledMetric
     data = read_yaml(path)
     spec = validate_model(MetricsFile, data, path)
     sources = {source.name: source for source in config.sources}
-    compiled, problems = [], []
+    compiled, problems, seen = [], [], set()
     for index, metric in enumerate(spec.metrics):
+        if metric.name in seen:
+            problems.append(
+                (path, f"metrics[{index}] ({metric.name}).name", "metric name is used twice")
+            )
+            continue
+        seen.add(metric.name)
         try:
             compiled.append(compile_metric(metric, sources))
         except MetricCompileError as exc:

@@ -10,7 +10,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from loglens_pipeline.config.models import NAME_PATTERN, StrictModel
 
@@ -117,10 +117,10 @@ class MetricSpec(StrictModel):
     aggregation: Literal[
         "count", "rate", "sum", "avg", "min", "max", "percentile", "unique_count", "ratio"
     ]
-    field: str | None = None
-    p: float | None = Field(default=None, gt=0, lt=1)
-    numerator: str | None = None
-    denominator: str | None = None
+    field: str | None = Field(default=None, validate_default=True)
+    p: float | None = Field(default=None, gt=0, lt=1, validate_default=True)
+    numerator: str | None = Field(default=None, validate_default=True)
+    denominator: str | None = Field(default=None, validate_default=True)
     window: WindowSpec
     group_by: list[str] = Field(default_factory=list)
     max_groups: int = Field(default=100, ge=1, le=10_000)
@@ -136,39 +136,48 @@ class MetricSpec(StrictModel):
     def _short_window(cls, value):
         return {"size": value} if isinstance(value, str) else value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> MetricSpec:
-        needs_field = self.aggregation in VALUE_AGGREGATIONS
-        if needs_field and not self.field:
-            raise ValueError(f"aggregation '{self.aggregation}' needs a 'field'")
-        if not needs_field and self.field:
-            raise ValueError(f"aggregation '{self.aggregation}' takes no 'field'")
-        if (self.aggregation == "percentile") != (self.p is not None):
-            raise ValueError(
-                "'p' (e.g. 0.95) is required with, and only with, aggregation 'percentile'"
-            )
-        if self.aggregation == "ratio" and not self.numerator:
+    # Cross-key rules are field validators (run for defaults too), so errors name the key.
+    @field_validator("field")
+    @classmethod
+    def _field_fits_aggregation(cls, value: str | None, info: ValidationInfo) -> str | None:
+        aggregation = info.data.get("aggregation")
+        if aggregation in VALUE_AGGREGATIONS and not value:
+            raise ValueError(f"aggregation '{aggregation}' needs a 'field'")
+        if aggregation and aggregation not in VALUE_AGGREGATIONS and value:
+            raise ValueError(f"aggregation '{aggregation}' takes no 'field'")
+        return value
+
+    @field_validator("p")
+    @classmethod
+    def _p_with_percentile(cls, value: float | None, info: ValidationInfo) -> float | None:
+        aggregation = info.data.get("aggregation")
+        if aggregation == "percentile" and value is None:
+            raise ValueError("aggregation 'percentile' needs 'p' (e.g. 0.95)")
+        if aggregation and aggregation != "percentile" and value is not None:
+            raise ValueError("'p' only applies to aggregation 'percentile'")
+        return value
+
+    @field_validator("numerator", "denominator")
+    @classmethod
+    def _ratio_parts(cls, value: str | None, info: ValidationInfo) -> str | None:
+        aggregation = info.data.get("aggregation")
+        if info.field_name == "numerator" and aggregation == "ratio" and not value:
             raise ValueError(
                 "aggregation 'ratio' needs a 'numerator' filter (denominator defaults to all)"
             )
-        if self.aggregation != "ratio" and (self.numerator or self.denominator):
-            raise ValueError("'numerator' and 'denominator' only apply to aggregation 'ratio'")
-        if len(set(self.group_by)) != len(self.group_by):
+        if aggregation and aggregation != "ratio" and value:
+            raise ValueError(f"'{info.field_name}' only applies to aggregation 'ratio'")
+        return value
+
+    @field_validator("group_by")
+    @classmethod
+    def _distinct_dimensions(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
             raise ValueError("group_by lists a dimension twice")
-        return self
+        return value
 
 
 class MetricsFile(StrictModel):
     """The whole of `configs/metrics.yaml`."""
 
     metrics: list[MetricSpec] = Field(default_factory=list)
-
-    @field_validator("metrics")
-    @classmethod
-    def _unique(cls, metrics: list[MetricSpec]) -> list[MetricSpec]:
-        seen: set[str] = set()
-        for metric in metrics:
-            if metric.name in seen:
-                raise ValueError(f"metric name {metric.name!r} is used twice")
-            seen.add(metric.name)
-        return metrics

@@ -101,7 +101,7 @@ class CompiledMetric:
             "min": "min(v)",
             "max": "max(v)",
             "percentile": f"quantile_cont(v, {spec.p})",
-            "unique_count": "count(DISTINCT v)",
+            "unique_count": "nullif(count(DISTINCT v), 0)",  # no values: no point, like sum
             "ratio": "count(*) FILTER (WHERE num) / count(*)",
         }[spec.aggregation]
 
@@ -152,10 +152,14 @@ class CompiledMetric:
                 FROM (SELECT unnest(generate_series({_ts(start)} + {_interval(step)}, {_ts(end)},
                                                     {_interval(step)})) AS bucket_end) AS ends
                 {"JOIN (SELECT DISTINCT " + hour_of + " AS hour" + names + " FROM agg) AS g ON g.hour = " + hour_of.replace("bucket_end", "ends.bucket_end") if self.groups else ""}"""
-            using = ", ".join(["bucket_end", *(f'"{name}"' for name in self.group_columns)])
+            # IS NOT DISTINCT FROM: a NULL group (field absent) is a group like any other.
+            matches = " AND ".join(
+                ["f.bucket_end = agg.bucket_end"]
+                + [f'f."{g}" IS NOT DISTINCT FROM agg."{g}"' for g in self.group_columns]
+            )
             rows = f"""
                 SELECT f.*, coalesce(agg.value, 0) AS value, coalesce(agg.events, 0) AS events
-                FROM ({frame}) AS f LEFT JOIN agg USING ({using})"""
+                FROM ({frame}) AS f LEFT JOIN agg ON {matches}"""
         else:
             rows = "SELECT * FROM agg WHERE value IS NOT NULL"
         return f"""
