@@ -64,9 +64,10 @@ def item_detail(item: AlertItem) -> str:
     worst = _span(
         item.worst_bucket_start or item.bucket_start, item.worst_bucket_end or item.bucket_end
     )
-    buckets = _plural(item.points, "anomalous bucket")
-    span = _span(item.bucket_start, item.bucket_end)
-    return f"{head}, score {_num(item.score)} at {worst}; {buckets} in {span}"
+    line = f"{head}, score {_num(item.score)} at {worst}"
+    if item.points > 1:
+        line += f"; {item.points} anomalous buckets in {_span(item.bucket_start, item.bucket_end)}"
+    return line
 
 
 def item_line(item: AlertItem) -> str:

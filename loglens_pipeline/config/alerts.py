@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from loglens_pipeline.config.base import NAME_PATTERN, StrictModel
 from loglens_pipeline.config.metrics import parse_duration
-from loglens_pipeline.config.models import NAME_PATTERN, StrictModel
 
 CHANNEL_TYPES = ("webhook", "slack", "email")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from loglens_pipeline.config.models import NAME_PATTERN, StrictModel
+from loglens_pipeline.config.base import NAME_PATTERN, StrictModel
 
 HOUR = timedelta(hours=1)
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")

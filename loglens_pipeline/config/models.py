@@ -7,20 +7,15 @@ from datetime import date
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from loglens_pipeline.config.alerts import AlertsConfig
+from loglens_pipeline.config.base import NAME_PATTERN, StrictModel
 from loglens_pipeline.ingest.formats import PRESETS, known_formats
 
-NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 FieldType = Literal["string", "int", "float", "bool", "timestamp"]
 CANONICAL_COLUMNS = ("level", "service", "host", "message")
 TIMESTAMP_KEYWORDS = ("iso8601", "epoch_s", "epoch_ms")
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors: a typo in YAML must not be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TimestampSpec(StrictModel):
@@ -202,6 +197,7 @@ class ProjectConfig(StrictModel):
     ingest: IngestConfig = IngestConfig()
     partitions: PartitionsConfig = PartitionsConfig()
     retention: RetentionConfig = RetentionConfig()
+    alerts: AlertsConfig = AlertsConfig()
     sources: list[SourceConfig] = Field(min_length=1)
 
     @field_validator("sources")
