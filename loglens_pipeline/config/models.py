@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+import duckdb
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from loglens_pipeline.config.alerts import AlertsConfig
 from loglens_pipeline.config.base import NAME_PATTERN, StrictModel
-from loglens_pipeline.ingest.formats import PRESETS, known_formats
+from loglens_pipeline.ingest.formats import DEFAULT_MAPPINGS, PRESETS, key_json_path, known_formats
 
+FIELD_TYPES = ("string", "int", "float", "bool", "timestamp")
 FieldType = Literal["string", "int", "float", "bool", "timestamp"]
 CANONICAL_COLUMNS = ("level", "service", "host", "message")
-TIMESTAMP_KEYWORDS = ("iso8601", "epoch_s", "epoch_ms")
+TIMESTAMP_KEYWORDS = ("iso8601", "epoch_s", "epoch_ms", "epoch_us", "epoch_ns", "syslog")
+
+
+@lru_cache(maxsize=256)
+def _strptime_problem(pattern: str) -> str | None:
+    """DuckDB's complaint about a strptime pattern, None when DuckDB accepts it."""
+    with duckdb.connect() as conn:
+        try:
+            conn.execute("SELECT try_strptime('', ?)", [pattern]).fetchall()
+        except duckdb.Error as exc:
+            return str(exc).split(": ", 1)[-1]
+    return None
 
 
 class TimestampSpec(StrictModel):
@@ -24,18 +38,61 @@ class TimestampSpec(StrictModel):
     field: str = "ts"
     format: str = Field(
         default="iso8601",
-        description="iso8601, epoch_s, epoch_ms, or a strptime pattern such as %d/%b/%Y:%H:%M:%S %z",
+        description=(
+            "iso8601, epoch_s, epoch_ms, epoch_us, epoch_ns, syslog (`Nov 25 13:00:00`, year "
+            "inferred), or a strptime pattern such as %d/%b/%Y:%H:%M:%S %z"
+        ),
     )
 
     @field_validator("format")
     @classmethod
     def _known_format(cls, value: str) -> str:
-        if value in TIMESTAMP_KEYWORDS or "%" in value:
+        if value in TIMESTAMP_KEYWORDS:
             return value
-        raise ValueError(
-            f"unknown timestamp format {value!r}: use iso8601, epoch_s, epoch_ms "
-            "or a strptime pattern containing % directives"
-        )
+        if "%" not in value:
+            raise ValueError(
+                f"unknown timestamp format {value!r}: use {', '.join(TIMESTAMP_KEYWORDS)} "
+                "or a strptime pattern containing % directives"
+            )
+        problem = _strptime_problem(value)
+        if problem is not None:
+            raise ValueError(f"invalid strptime pattern {value!r}: {problem}")
+        return value
+
+
+class FieldSpec(StrictModel):
+    """A typed field under its own name: where it is (`path`) and its type."""
+
+    path: str = Field(min_length=1, description="JSON path, logfmt key or regex group")
+    type: FieldType = "string"
+
+
+def _field_entry(value: object) -> object:
+    """One `fields` entry: a type name, or `{path, type}`; errors name the problem plainly."""
+    types = ", ".join(FIELD_TYPES)
+    if isinstance(value, str):
+        if value not in FIELD_TYPES:
+            raise ValueError(f"unknown type {value!r} (use one of {types})")
+        return value
+    if isinstance(value, dict):
+        unknown = sorted(str(k) for k in value if k not in ("path", "type"))
+        if unknown:
+            raise ValueError(
+                f"unknown key {unknown[0]!r}: a renamed field is {{path: ..., type: ...}}"
+            )
+        path = value.get("path")
+        if not isinstance(path, str) or not path.strip():
+            raise ValueError("a renamed field needs 'path': the JSON path, logfmt key or group")
+        kind = value.get("type", "string")
+        if kind not in FIELD_TYPES:
+            raise ValueError(f"unknown type {kind!r} (use one of {types})")
+        return FieldSpec(path=path, type=kind)
+    if isinstance(value, FieldSpec):
+        return value
+    raise ValueError(f"expected a type ({types}) or a mapping {{path: ..., type: ...}}")
+
+
+FieldEntry = Annotated[FieldType | FieldSpec, BeforeValidator(_field_entry)]
 
 
 class SourceConfig(StrictModel):
@@ -50,7 +107,17 @@ class SourceConfig(StrictModel):
     tenant: str | None = None
     service: str | None = Field(default=None, description="service name when lines carry none")
     mapping: dict[Literal["level", "service", "host", "message"], str] | None = None
-    fields: dict[str, FieldType] = Field(default_factory=dict)
+    fields: dict[str, FieldEntry] = Field(
+        default_factory=dict,
+        description="typed fields: `name: type`, or `name: {path: ..., type: ...}` to rename",
+    )
+    on_cast_error: Literal["keep", "quarantine"] = Field(
+        default="keep",
+        description=(
+            "a declared non-string field that is present but does not cast: keep the event "
+            "(metrics see NULL) or quarantine the line as bad_field:<name>"
+        ),
+    )
 
     @field_validator("format")
     @classmethod
@@ -89,13 +156,26 @@ class SourceConfig(StrictModel):
     def _complete(self) -> SourceConfig:
         if self.format == "regex" and self.pattern is None:
             raise ValueError("format 'regex' needs a 'pattern' with named groups")
-        if self.format == "json" and self.pattern is not None:
+        if self.format in ("json", "logfmt") and self.pattern is not None:
             raise ValueError("'pattern' only applies to format 'regex' or a preset")
+        if self.format != "json":
+            for name, entry in self.fields.items():
+                if isinstance(entry, FieldSpec) and entry.path.startswith("$"):
+                    raise ValueError(
+                        f"fields.{name}.path: JSON paths ($...) only apply to format 'json'; "
+                        "name the logfmt key or regex group as it is"
+                    )
         groups = self.regex_groups()
         if groups is not None:
             for key, group in {
                 "timestamp.field": self.timestamp_spec().field,
                 **{f"mapping.{k}": v for k, v in self.field_mapping().items()},
+                **{
+                    f"fields.{name}" + (".path" if isinstance(entry, FieldSpec) else ""): (
+                        entry.path if isinstance(entry, FieldSpec) else name
+                    )
+                    for name, entry in self.fields.items()
+                },
             }.items():
                 if group not in groups:
                     raise ValueError(
@@ -128,11 +208,44 @@ class SourceConfig(StrictModel):
         preset = PRESETS.get(self.format)
         if preset:
             return dict(preset.mapping)
-        return {column: column for column in CANONICAL_COLUMNS}
+        return dict(DEFAULT_MAPPINGS.get(self.format, DEFAULT_MAPPINGS["json"]))
+
+    def level_from_pri(self) -> bool:
+        """Whether `level` is read from a syslog PRI group (the preset's, still mapped)."""
+        preset = PRESETS.get(self.format)
+        group = preset.level_pri_group if preset else None
+        return group is not None and self.field_mapping().get("level") == group
+
+    def field_specs(self) -> dict[str, FieldSpec]:
+        """Every typed field by name: the preset's, then the source's own (which win).
+
+        A path is a dotted JSON path (json; `$...` taken as is), a whole key (logfmt) or a
+        group name (regex and presets).
+        """
+        preset = PRESETS.get(self.format)
+        specs = {
+            name: FieldSpec(path=name, type=kind)
+            for name, kind in (preset.fields if preset else {}).items()
+        }
+        for name, entry in self.fields.items():
+            specs[name] = (
+                entry if isinstance(entry, FieldSpec) else FieldSpec(path=name, type=entry)
+            )
+        return specs
 
     def field_types(self) -> dict[str, str]:
-        preset = PRESETS.get(self.format)
-        return {**(preset.fields if preset else {}), **self.fields}
+        """Name -> type of every typed field metrics may use."""
+        return {name: spec.type for name, spec in self.field_specs().items()}
+
+    def field_paths(self) -> dict[str, str]:
+        """Name -> where the field is in `attrs`, for `parsers.json_path` (which keeps `$...`).
+
+        logfmt keys are stored whole, so a key containing dots is given as `$."a.b"`.
+        """
+        paths = {name: spec.path for name, spec in self.field_specs().items()}
+        if self.format == "logfmt":
+            paths = {n: key_json_path(p) if "." in p else p for n, p in paths.items()}
+        return paths
 
 
 class WarehouseConfig(StrictModel):
@@ -165,6 +278,11 @@ class IngestConfig(StrictModel):
     chunk_bytes: int = Field(default=32 * 1024 * 1024, ge=4096)
     max_line_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_files_per_run: int = Field(default=200, ge=1)
+    flush_partial_after_seconds: int | None = Field(
+        default=300,
+        ge=0,
+        description="read a final unterminated line once the file is idle this long",
+    )
     sensor_interval_seconds: int = Field(default=5, ge=1)
 
     @model_validator(mode="after")

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 
 from loglens_pipeline.config.models import IngestConfig, SourceConfig
-from loglens_pipeline.ingest.identity import FileState
+from loglens_pipeline.ingest.identity import FileState, read_span, tail_hash
 from loglens_pipeline.ingest.lines import LineBatch, read_batches
 from loglens_pipeline.ingest.parsers import parse_sql
 
@@ -38,6 +38,7 @@ class FileResult:
     quarantined: int = 0
     chunks: int = 0
     hours: set[datetime] = field(default_factory=set)
+    status: str = "continues"
 
     @property
     def bytes(self) -> int:
@@ -63,6 +64,16 @@ class IngestReport:
         return self.total("lines") / self.seconds if self.seconds > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """Which known file (generation) this file on disk continues, and from which offset."""
+
+    file_id: str
+    generation: int
+    start: int
+    status: str  # new | continues | rewritten
+
+
 def committed_offset(conn: duckdb.DuckDBPyConnection, file_id: str) -> int | None:
     # fetchall, not fetchone: DuckDB keeps a partly fetched result open and refuses more work.
     rows = conn.execute(
@@ -71,10 +82,36 @@ def committed_offset(conn: duckdb.DuckDBPyConnection, file_id: str) -> int | Non
     return int(rows[0][0]) if rows else None
 
 
+def resolve_file(conn: duckdb.DuckDBPyConnection, state: FileState) -> Resolution:
+    """Match a file on disk to what the warehouse already committed of its fingerprint.
+
+    A known generation continues when the bytes just before its committed offset are still in
+    the file (tail checkpoint), whatever the file's name, inode or compression: a renamed or
+    compressed rotation resumes where it stopped. Otherwise the content was replaced (truncated,
+    copytruncate, rewritten with the same first line) and a new generation starts at 0.
+    """
+    rows = conn.execute(
+        """SELECT file_id, generation, committed_offset, tail_hash, tail_len
+           FROM raw.file_offsets WHERE fingerprint = ?
+           ORDER BY (device = ? AND inode = ?) DESC, generation DESC""",
+        [state.fingerprint, state.device, state.inode],
+    ).fetchall()
+    for file_id, generation, committed, expected_tail, tail_len in rows:
+        if state.size is not None and state.size < committed:
+            continue
+        if tail_hash(read_span(state.path, committed - tail_len, committed)) == expected_tail:
+            return Resolution(file_id, generation, committed, "continues")
+    if not rows:
+        return Resolution(state.fingerprint, 0, 0, "new")
+    generation = max(row[1] for row in rows) + 1
+    return Resolution(f"{state.fingerprint}.{generation}", generation, 0, "rewritten")
+
+
 def _commit_batch(
     conn: duckdb.DuckDBPyConnection,
     source: SourceConfig,
     state: FileState,
+    identity: Resolution,
     batch: LineBatch,
     parse: str,
     ingested_at: datetime,
@@ -88,36 +125,41 @@ def _commit_batch(
     path = str(state.path)
     conn.execute("BEGIN TRANSACTION")
     try:
-        if committed_offset(conn, state.file_id) not in (None, batch.start_offset):
+        if committed_offset(conn, identity.file_id) not in (None, batch.start_offset):
             raise OffsetConflictError(f"offset of {path} moved during ingestion")
         events = conn.execute(
             """INSERT INTO raw.events
                SELECT event_time, ?, ?, service, host, level, message, attrs, ?, ?, byte_offset, ?
                FROM parsed WHERE reason IS NULL""",
-            [source.name, source.tenant, state.file_id, path, ingested_at],
+            [source.name, source.tenant, identity.file_id, path, ingested_at],
         ).fetchall()[0][0]
         quarantined = conn.execute(
             """INSERT INTO raw.quarantine
                SELECT ?, ?, ?, byte_offset, reason, raw_line, raw_bytes, ?
                FROM parsed WHERE reason IS NOT NULL""",
-            [source.name, state.file_id, path, ingested_at],
+            [source.name, identity.file_id, path, ingested_at],
         ).fetchall()[0][0]
         conn.execute(
-            """INSERT INTO raw.file_offsets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """INSERT INTO raw.file_offsets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (file_id) DO UPDATE SET
                    path = excluded.path, device = excluded.device, inode = excluded.inode,
                    committed_offset = excluded.committed_offset,
+                   tail_hash = excluded.tail_hash, tail_len = excluded.tail_len,
                    lines = file_offsets.lines + excluded.lines,
                    events = file_offsets.events + excluded.events,
                    quarantined = file_offsets.quarantined + excluded.quarantined,
                    last_ingested_at = excluded.last_ingested_at""",
             [
-                state.file_id,
+                identity.file_id,
+                state.fingerprint,
+                identity.generation,
                 source.name,
                 path,
                 state.device,
                 state.inode,
                 batch.end_offset,
+                tail_hash(batch.tail),
+                len(batch.tail),
                 batch.lines,
                 events,
                 quarantined,
@@ -138,6 +180,14 @@ def _commit_batch(
     return events, quarantined, hours
 
 
+def is_idle(state: FileState, settings: IngestConfig, now: datetime) -> bool:
+    """Whether a plain file stopped growing long enough to read its unterminated last line."""
+    if settings.flush_partial_after_seconds is None:
+        return False
+    modified = datetime.fromtimestamp(state.mtime_ns / 1e9, UTC).replace(tzinfo=None)
+    return (now - modified).total_seconds() >= settings.flush_partial_after_seconds
+
+
 def ingest_file(
     conn: duckdb.DuckDBPyConnection,
     source: SourceConfig,
@@ -149,17 +199,29 @@ def ingest_file(
 ) -> FileResult:
     """Ingest the bytes of one file after its committed offset, up to its last complete line.
 
+    Compressed files are read to their end, last line included; a plain file's unterminated
+    last line is read once the file has been idle for `flush_partial_after_seconds`.
     `after_commit` is called after each committed chunk (progress reporting, fault injection).
     """
-    start = committed_offset(conn, state.file_id) or 0
-    result = FileResult(source.name, state.file_id, str(state.path), start, start)
-    if state.size <= start:
+    identity = resolve_file(conn, state)
+    start = identity.start
+    result = FileResult(
+        source.name, identity.file_id, str(state.path), start, start, status=identity.status
+    )
+    if state.size is not None and state.size <= start:
         return result
+    flush = state.compressed or is_idle(state, settings, ingested_at)
     parse = parse_sql(source)
     for batch in read_batches(
-        state.path, start, chunk_bytes=settings.chunk_bytes, max_line_bytes=settings.max_line_bytes
+        state.path,
+        start,
+        chunk_bytes=settings.chunk_bytes,
+        max_line_bytes=settings.max_line_bytes,
+        flush_tail=flush,
     ):
-        events, quarantined, hours = _commit_batch(conn, source, state, batch, parse, ingested_at)
+        events, quarantined, hours = _commit_batch(
+            conn, source, state, identity, batch, parse, ingested_at
+        )
         result.end_offset = batch.end_offset
         result.lines += batch.lines
         result.events += events

@@ -16,18 +16,26 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from loglens_pipeline.ingest.identity import TAIL_BYTES, open_log
+
 RAW_KEEP_BYTES = 1024
+UTF8_BOM = b"\xef\xbb\xbf"
 ARROW_BATCH_ROWS = 16_384  # DuckDB scans one record batch per thread
 _INLINE = 12  # Arrow string views store strings of up to 12 bytes inline
 
 
 @dataclass(frozen=True)
 class LineBatch:
-    """Complete lines read from `start_offset` up to `end_offset` (exclusive)."""
+    """Complete lines read from `start_offset` up to `end_offset` (exclusive).
+
+    `tail` holds the last bytes before `end_offset` (at most `TAIL_BYTES`): the checkpoint that
+    lets a later run recognise the same content under another name.
+    """
 
     start_offset: int
     end_offset: int
     table: pa.Table
+    tail: bytes
 
     @property
     def lines(self) -> int:
@@ -76,6 +84,9 @@ def split_lines(data: bytes, start_offset: int, max_line_bytes: int) -> pa.Table
     ends = newlines.copy()
     has_cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13)
     ends -= has_cr
+    offsets = starts + start_offset  # where each line begins in the file
+    if start_offset == 0 and data.startswith(UTF8_BOM) and n:
+        starts[0] = min(len(UTF8_BOM), ends[0])  # the first line's text begins after the BOM
     lengths = ends - starts
 
     reasons: dict[int, str] = {}
@@ -114,7 +125,7 @@ def split_lines(data: bytes, start_offset: int, max_line_bytes: int) -> pa.Table
         )
     table = pa.table(
         {
-            "byte_offset": pa.array(starts + start_offset),
+            "byte_offset": pa.array(offsets),
             "line": _string_views(data, buf, starts.astype(np.int32), lengths, valid),
             "pre_reason": pre_reason if pre_reason is not None else pa.nulls(n, pa.string()),
             "raw_line": raw_line if raw_line is not None else pa.nulls(n, pa.string()),
@@ -127,6 +138,7 @@ def split_lines(data: bytes, start_offset: int, max_line_bytes: int) -> pa.Table
 def _skip_long_line(handle, start: int, first: bytes, end_limit: int | None) -> LineBatch | None:
     """A line longer than a whole chunk: find its end, keep its first KiB as a quarantined row."""
     position = start + len(first)
+    previous = first[-TAIL_BYTES:]
     while True:
         block = handle.read(1 << 20)
         if not block:
@@ -134,8 +146,10 @@ def _skip_long_line(handle, start: int, first: bytes, end_limit: int | None) -> 
         newline = block.find(b"\n")
         if newline >= 0:
             end = position + newline + 1
+            tail = (previous + block[: newline + 1])[-TAIL_BYTES:]
             break
         position += len(block)
+        previous = (previous + block)[-TAIL_BYTES:]
     if end_limit is not None and end > end_limit:
         return None  # the line ends beyond what this read may consume
     kept = first[:RAW_KEEP_BYTES]
@@ -148,18 +162,26 @@ def _skip_long_line(handle, start: int, first: bytes, end_limit: int | None) -> 
             "raw_bytes": pa.nulls(1, pa.binary()),
         }
     )
-    return LineBatch(start, end, table)
+    return LineBatch(start, end, table, tail)
 
 
 def read_batches(
-    path: Path, start: int, *, chunk_bytes: int, max_line_bytes: int, end_limit: int | None = None
+    path: Path,
+    start: int,
+    *,
+    chunk_bytes: int,
+    max_line_bytes: int,
+    end_limit: int | None = None,
+    flush_tail: bool = False,
 ) -> Iterator[LineBatch]:
     """Yield batches of complete lines from `start`, each at most `chunk_bytes` long.
 
     Reads stop at `end_limit` when given (bytes written after it wait for a later run) and
-    never include a line whose newline has not been written yet.
+    never include a line whose newline has not been written yet, unless `flush_tail`: then a
+    final unterminated line is read as a line (a compressed file, or one idle long enough).
+    Compressed files are decompressed as a stream.
     """
-    with path.open("rb") as handle:
+    with open_log(path) as handle:
         offset = start
         while end_limit is None or offset < end_limit:
             handle.seek(offset)
@@ -170,7 +192,10 @@ def read_batches(
             last_newline = data.rfind(b"\n")
             if last_newline < 0:
                 if len(data) < chunk_bytes:
-                    return  # a partial last line waits for its newline
+                    if flush_tail and len(data) < want:  # at the end of the file
+                        table = split_lines(data + b"\n", offset, max_line_bytes)
+                        yield LineBatch(offset, offset + len(data), table, data[-TAIL_BYTES:])
+                    return  # otherwise a partial last line waits for its newline
                 skipped = _skip_long_line(handle, offset, data, end_limit)
                 if skipped is None:
                     return
@@ -178,5 +203,6 @@ def read_batches(
                 offset = skipped.end_offset
                 continue
             data = data[: last_newline + 1]
-            yield LineBatch(offset, offset + len(data), split_lines(data, offset, max_line_bytes))
+            table = split_lines(data, offset, max_line_bytes)
+            yield LineBatch(offset, offset + len(data), table, data[-TAIL_BYTES:])
             offset += len(data)

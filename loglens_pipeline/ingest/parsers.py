@@ -2,7 +2,8 @@
 
 The statement reads the relation `batch` (columns of `lines.split_lines`) and returns, for every
 line, either an event (`reason` NULL) or a quarantine reason, in one vectorized pass. Formats
-register a function in `PARSERS`; presets are regex layouts from `formats.py`.
+register a function in `PARSERS`; presets are regex layouts from `formats.py`. The statement
+expects the session time zone to be UTC (the warehouse connection sets it).
 """
 
 from __future__ import annotations
@@ -11,11 +12,23 @@ import re
 from collections.abc import Callable
 
 from loglens_pipeline.config.models import SourceConfig, TimestampSpec
+from loglens_pipeline.ingest.formats import SYSLOG_SEVERITY_LEVELS, json_path
+
+__all__ = ["OUTPUT_COLUMNS", "PARSERS", "cast_sql", "json_path", "parse_sql", "sql_literal"]
 
 OUTPUT_COLUMNS = (
     "byte_offset", "event_time", "service", "host", "level", "message", "attrs",
     "reason", "raw_line", "raw_bytes",
 )  # fmt: skip
+
+# The time `syslog` timestamps (no year) are placed relative to; tests pin it to a literal.
+NOW_SQL = "now()"
+
+# DuckDB types of typed fields; `cast_sql` is what ingestion checks and metrics read alike.
+FIELD_CASTS = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
+
+# Timestamps outside years 1..9999 are unreadable rather than an error that fails the batch.
+_MIN_EPOCH_S, _MAX_EPOCH_S = -62135596800, 253402300799
 
 
 def sql_literal(value: str) -> str:
@@ -23,18 +36,55 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def json_path(field: str) -> str:
-    """`http.status` -> `$."http"."status"`, quoting each key so any name is safe."""
-    return "$." + ".".join('"' + part.replace('"', '\\"') + '"' for part in field.split("."))
+def cast_sql(text: str, kind: str) -> str:
+    """SQL reading the text of a typed field as its type: NULL when it does not cast."""
+    return text if kind == "string" else f"TRY_CAST({text} AS {FIELD_CASTS[kind]})"
+
+
+def _epoch_seconds(seconds: str) -> str:
+    return (
+        f"to_timestamp(CASE WHEN {seconds} BETWEEN {_MIN_EPOCH_S} AND {_MAX_EPOCH_S} "
+        f"THEN {seconds} END)"
+    )
+
+
+def _epoch_micros(micros: str) -> str:
+    low, high = _MIN_EPOCH_S * 1_000_000, _MAX_EPOCH_S * 1_000_000 + 999_999
+    return f"make_timestamp(CASE WHEN {micros} BETWEEN {low} AND {high} THEN {micros} END)"
+
+
+def _syslog_time(raw: str, local: str) -> str:
+    """`Nov 25 13:00:00` (or `Nov  5 ...`): this UTC year, or the last one if that is future.
+
+    An event more than a day ahead of `NOW_SQL` is taken to be from the previous year (a
+    December line read in January). Feb 29 of a non-leap current year falls back likewise.
+    """
+    text = f"regexp_replace(trim({raw}), '\\s+', ' ', 'g')"
+    year = f"year(timezone('UTC', {NOW_SQL}))"
+
+    def in_year(y: str) -> str:
+        return f"timezone({local}, try_strptime(CAST({y} AS VARCHAR) || ' ' || {text}, '%Y %b %d %H:%M:%S'))"
+
+    this_year, last_year = in_year(year), in_year(f"{year} - 1")
+    return (
+        f"CASE WHEN {this_year} <= {NOW_SQL} + INTERVAL 1 DAY THEN {this_year} "
+        f"ELSE {last_year} END"
+    )
 
 
 def timestamp_sql(raw: str, spec: TimestampSpec, timezone: str) -> str:
     """SQL giving the UTC `TIMESTAMP` of a raw text value, NULL when it cannot be read."""
     local = sql_literal(timezone)
     if spec.format == "epoch_s":
-        tstz = f"to_timestamp(TRY_CAST({raw} AS DOUBLE))"
-    elif spec.format == "epoch_ms":
-        tstz = f"to_timestamp(TRY_CAST({raw} AS DOUBLE) / 1000)"
+        return _epoch_seconds(f"TRY_CAST({raw} AS DOUBLE)") + "::TIMESTAMP"
+    if spec.format == "epoch_ms":
+        return _epoch_seconds(f"(TRY_CAST({raw} AS DOUBLE) / 1000)") + "::TIMESTAMP"
+    if spec.format == "epoch_us":
+        return _epoch_micros(f"TRY_CAST({raw} AS BIGINT)")
+    if spec.format == "epoch_ns":
+        return _epoch_micros(f"(TRY_CAST({raw} AS BIGINT) // 1000)")
+    if spec.format == "syslog":
+        tstz = _syslog_time(raw, local)
     elif spec.format == "iso8601":
         text = f"replace({raw}, ',', '.')"  # Python and Java loggers write 13:00:00,123
         tstz = f"TRY_CAST({text} AS TIMESTAMPTZ)"
@@ -52,26 +102,54 @@ def timestamp_sql(raw: str, spec: TimestampSpec, timezone: str) -> str:
     return f"CAST({tstz} AS TIMESTAMP)"
 
 
-def _level_sql(raw: str) -> str:
+def _level_sql(raw: str, from_pri: bool) -> str:
+    if from_pri:
+        names = ", ".join(sql_literal(level) for level in SYSLOG_SEVERITY_LEVELS)
+        return f"[{names}][TRY_CAST({raw} AS INTEGER) % 8 + 1]"
     return f"CASE upper({raw}) WHEN 'WARNING' THEN 'WARN' ELSE upper({raw}) END"
+
+
+def _checked_fields(source: SourceConfig) -> list[tuple[str, str, str]]:
+    """(name, path, type) of fields whose failed cast quarantines the line; none with `keep`."""
+    if source.on_cast_error != "quarantine":
+        return []
+    return [
+        (name, spec.path, spec.type)
+        for name, spec in source.field_specs().items()
+        if spec.type != "string"
+    ]
+
+
+def _field_columns(source: SourceConfig, get: Callable[[str], str]) -> str:
+    """The raw text of every checked field as columns `__f0`, `__f1`, ... (or nothing)."""
+    return "".join(
+        f", {get(path)} AS __f{i}" for i, (_, path, _) in enumerate(_checked_fields(source))
+    )
 
 
 def _finish(source: SourceConfig, fields_sql: str) -> str:
     """Common tail: event time, canonical columns and the final reason for every line.
 
     `fields_sql` yields byte_offset, line, raw_line, raw_bytes, reason0 (format-level reason),
-    ts_raw, level_raw, service_raw, host_raw, message_raw and attrs.
+    ts_raw, level_raw, service_raw, host_raw, message_raw, attrs, and the raw text `__f<i>` of
+    each field of `_checked_fields`.
     """
     spec = source.timestamp_spec()
     service = "service_raw"
     if source.service is not None:
         service = f"coalesce(service_raw, {sql_literal(source.service)})"
+    # A field that is present (not NULL, not empty) but does not cast quarantines the line.
+    bad_fields = "".join(
+        f"WHEN __f{i} <> '' AND {cast_sql(f'__f{i}', kind)} IS NULL "
+        f"THEN {sql_literal('bad_field:' + name)} "
+        for i, (name, _, kind) in enumerate(_checked_fields(source))
+    )
     return f"""
         SELECT byte_offset,
                event_time,
                {service} AS service,
                host_raw AS host,
-               {_level_sql("level_raw")} AS level,
+               {_level_sql("level_raw", source.level_from_pri())} AS level,
                message_raw AS message,
                attrs,
                reason,
@@ -81,7 +159,8 @@ def _finish(source: SourceConfig, fields_sql: str) -> str:
             SELECT *,
                    coalesce(reason0,
                             CASE WHEN ts_raw IS NULL THEN 'missing_timestamp'
-                                 WHEN event_time IS NULL THEN 'bad_timestamp' END) AS reason
+                                 WHEN event_time IS NULL THEN 'bad_timestamp'
+                                 {bad_fields}END) AS reason
             FROM (
                 SELECT *, {timestamp_sql("ts_raw", spec, source.timezone)} AS event_time
                 FROM ({fields_sql})
@@ -94,6 +173,18 @@ def _mapped(source: SourceConfig, column: str, get: Callable[[str], str]) -> str
     return get(field) if field else "NULL::VARCHAR"
 
 
+def _canonical(source: SourceConfig, get: Callable[[str], str]) -> str:
+    """ts_raw, the four *_raw columns and the checked fields, read with `get`."""
+    return (
+        f"{get(source.timestamp_spec().field)} AS ts_raw, "
+        f"{_mapped(source, 'level', get)} AS level_raw, "
+        f"{_mapped(source, 'service', get)} AS service_raw, "
+        f"{_mapped(source, 'host', get)} AS host_raw, "
+        f"{_mapped(source, 'message', get)} AS message_raw"
+        f"{_field_columns(source, get)}"
+    )
+
+
 def json_parser(source: SourceConfig) -> str:
     """JSON lines: one object per line; nested fields by dotted path."""
     wanted = [source.timestamp_spec().field]
@@ -102,21 +193,20 @@ def json_parser(source: SourceConfig) -> str:
         for f in (source.field_mapping().get(c) for c in ("level", "service", "host", "message"))
         if f
     ]
-    index = {field: i + 1 for i, field in enumerate(dict.fromkeys(wanted))}
-    paths = ", ".join(sql_literal(json_path(field)) for field in index)
+    wanted += [path for _, path, _ in _checked_fields(source)]
+    paths = list(dict.fromkeys(json_path(field) for field in wanted))
+    index = {path: i + 1 for i, path in enumerate(paths)}
 
     def get(field: str) -> str:
-        return f"f[{index[field]}]"
+        return f"f[{index[json_path(field)]}]"
 
     fields_sql = f"""
-        SELECT *, {get(source.timestamp_spec().field)} AS ts_raw,
-               {_mapped(source, "level", get)} AS level_raw,
-               {_mapped(source, "service", get)} AS service_raw,
-               {_mapped(source, "host", get)} AS host_raw,
-               {_mapped(source, "message", get)} AS message_raw,
+        SELECT *, {_canonical(source, get)},
                CASE WHEN reason0 IS NULL THEN line END AS attrs
         FROM (
-            SELECT *, CASE WHEN reason0 IS NULL THEN json_extract_string(line, [{paths}]) END AS f
+            SELECT *, CASE WHEN reason0 IS NULL
+                           THEN json_extract_string(line, [{", ".join(map(sql_literal, paths))}])
+                      END AS f
             FROM (
                 SELECT byte_offset, line, raw_line, raw_bytes,
                        CASE WHEN pre_reason IS NOT NULL THEN pre_reason
@@ -124,6 +214,61 @@ def json_parser(source: SourceConfig) -> str:
                             WHEN trim(line) = '' THEN 'blank_line'
                             ELSE 'invalid_json' END AS reason0
                 FROM batch
+            )
+        )"""
+    return _finish(source, fields_sql)
+
+
+# One logfmt pair: a key, then optionally `=` and a quoted value (with `\"` and `\\` escapes)
+# or a bare value up to the next whitespace. No capture groups: RE2 then finds the pairs with
+# its fast matcher, and keys and values are split off with string functions.
+LOGFMT_PAIR = r'[^\s="]+(?:=(?:"(?:[^"\\]|\\.)*"|\S*))?'
+_LOGFMT_QUOTED = r'"(?:[^"\\]|\\.)*"'
+
+
+def logfmt_parser(source: SourceConfig) -> str:
+    """logfmt: `key=value key="quoted \\"value\\"" bare_key`; attrs holds every pair as text.
+
+    A bare key (no `=`) is `"true"`; a key given twice keeps its first value. A line without
+    any `key=value` pair is `no_match`. Mapping, timestamp and fields name keys whole.
+    """
+    value = (
+        "CASE WHEN NOT contains(s, '=') THEN 'true' "
+        "ELSE substr(s, strpos(s, '=') + 1) END"
+    )
+    unquoted = (
+        "CASE WHEN NOT starts_with(s, '\"') THEN s "
+        f"WHEN NOT regexp_full_match(s, {sql_literal(_LOGFMT_QUOTED)}) THEN s "
+        "WHEN contains(s, '\\') THEN regexp_replace(s[2:-2], '\\\\([\"\\\\])', '\\1', 'g') "
+        "ELSE s[2:-2] END"
+    )
+
+    def get(key: str) -> str:
+        return f"nullif(v[list_position(k, {sql_literal(key)})], '')"
+
+    fields_sql = f"""
+        SELECT *, {_canonical(source, get)},
+               CASE WHEN reason0 IS NULL THEN
+                   '{{' || array_to_string(list_transform(k, lambda key, i:
+                       CASE WHEN list_position(k, key) = i
+                            THEN to_json(key) || ':' || to_json(v[i]) END), ',') || '}}'
+               END AS attrs
+        FROM (
+            SELECT byte_offset, line, raw_line, raw_bytes, k,
+                   list_transform(v, lambda s: {unquoted}) AS v,
+                   CASE WHEN pre_reason IS NOT NULL THEN pre_reason
+                        WHEN trim(line) = '' THEN 'blank_line'
+                        WHEN NOT list_contains(list_transform(tokens, lambda s: contains(s, '=')), true)
+                             THEN 'no_match' END AS reason0
+            FROM (
+                SELECT *, list_transform(tokens, lambda s: split_part(s, '=', 1)) AS k,
+                          list_transform(tokens, lambda s: {value}) AS v
+                FROM (
+                    SELECT *, CASE WHEN pre_reason IS NULL
+                                   THEN regexp_extract_all(line, {sql_literal(LOGFMT_PAIR)})
+                              END AS tokens
+                    FROM batch
+                )
             )
         )"""
     return _finish(source, fields_sql)
@@ -144,11 +289,7 @@ def regex_parser(source: SourceConfig) -> str:
 
     attrs = ", ".join(f"{sql_literal(name)}, {get(name)}" for name in compiled.groupindex)
     fields_sql = f"""
-        SELECT *, {get(source.timestamp_spec().field)} AS ts_raw,
-               {_mapped(source, "level", get)} AS level_raw,
-               {_mapped(source, "service", get)} AS service_raw,
-               {_mapped(source, "host", get)} AS host_raw,
-               {_mapped(source, "message", get)} AS message_raw,
+        SELECT *, {_canonical(source, get)},
                CASE WHEN reason0 IS NULL THEN json_object({attrs})::VARCHAR END AS attrs
         FROM (
             SELECT byte_offset, line, raw_line, raw_bytes, m,
@@ -166,7 +307,11 @@ def regex_parser(source: SourceConfig) -> str:
     return _finish(source, fields_sql)
 
 
-PARSERS: dict[str, Callable[[SourceConfig], str]] = {"json": json_parser, "regex": regex_parser}
+PARSERS: dict[str, Callable[[SourceConfig], str]] = {
+    "json": json_parser,
+    "logfmt": logfmt_parser,
+    "regex": regex_parser,
+}
 
 
 def parse_sql(source: SourceConfig) -> str:

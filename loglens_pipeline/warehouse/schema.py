@@ -39,12 +39,16 @@ RAW_TABLES = {
         )""",
     "file_offsets": """
         CREATE TABLE IF NOT EXISTS raw.file_offsets (
-            file_id           VARCHAR PRIMARY KEY,
+            file_id           VARCHAR PRIMARY KEY,  -- fingerprint, plus .N for rewritten content
+            fingerprint       VARCHAR NOT NULL,     -- hash of source and first line
+            generation        INTEGER NOT NULL,     -- 0, then +1 each time the content was replaced
             source            VARCHAR NOT NULL,
             path              VARCHAR NOT NULL,   -- last path the file was seen at
             device            BIGINT,
             inode             BIGINT,
             committed_offset  BIGINT  NOT NULL,   -- every byte before it is in events or quarantine
+            tail_hash         VARCHAR NOT NULL,   -- hash of the bytes just before committed_offset
+            tail_len          INTEGER NOT NULL,
             lines             BIGINT  NOT NULL,
             events            BIGINT  NOT NULL,
             quarantined       BIGINT  NOT NULL,

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 
 import dagster as dg
 
+from loglens_pipeline.config.models import IngestConfig
 from loglens_pipeline.defs.ingest.assets import FileRequest, IngestRunConfig
 from loglens_pipeline.defs.project import Project
 from loglens_pipeline.ingest.discovery import all_source_files
 from loglens_pipeline.ingest.identity import FileState, stat_file
+from loglens_pipeline.ingest.ingestor import is_idle
+
+
+def change_mark(state: FileState, settings: IngestConfig, now: datetime) -> str:
+    """What the cursor remembers of a file: its size on disk, and once it went idle.
+
+    Any change of size requests a run (growth, truncation, a compressed copy); crossing the idle
+    timeout requests one more, which reads an unterminated last line.
+    """
+    return f"{state.disk_size}{'+idle' if is_idle(state, settings, now) else ''}"
 
 
 def scan_files(project: Project) -> list[tuple[str, FileState]]:
@@ -26,7 +38,8 @@ def scan_files(project: Project) -> list[tuple[str, FileState]]:
 
 def build_log_file_sensor(project: Project, job) -> dg.SensorDefinition:
     """The sensor that turns new bytes under the logs folder into ingestion runs."""
-    limit = project.config.ingest.max_files_per_run
+    settings = project.config.ingest
+    limit = settings.max_files_per_run
 
     @dg.sensor(
         name="log_file_sensor",
@@ -34,34 +47,40 @@ def build_log_file_sensor(project: Project, job) -> dg.SensorDefinition:
         minimum_interval_seconds=project.config.ingest.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            f"Watches {project.logs_dir} for new log files and bytes appended to known ones "
+            f"Watches {project.logs_dir} for new log files, bytes appended to known ones, "
+            "rotated, truncated and compressed files "
             f"(sources: {', '.join(s.name for s in project.config.sources)}), and requests one "
             f"ingestion run for up to {limit} files per tick. Filesystem calls only: it never "
-            "opens the warehouse. Cursor: requested size per file identity."
+            "opens the warehouse. Cursor: size on disk per file (identity, device, inode)."
         ),
     )
     def log_file_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
-        found = scan_files(project)
-        pending = [(name, s) for name, s in found if s.size > cursor.get(s.file_id, 0)]
+        cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        now = datetime.now(UTC).replace(tzinfo=None)
+        found = [
+            (name, state, change_mark(state, settings, now)) for name, state in scan_files(project)
+        ]
+        pending = [(name, s, mark) for name, s, mark in found if cursor.get(s.cursor_key) != mark]
         if not pending:
             return dg.SensorResult(skip_reason="no new bytes in watched files")
         batch = pending[:limit]
         run_key = hashlib.sha1(
-            "\n".join(sorted(f"{s.file_id}:{s.size}" for _, s in batch)).encode()
+            "\n".join(sorted(f"{s.cursor_key}:{mark}" for _, s, mark in batch)).encode()
         ).hexdigest()
         run_config = dg.RunConfig(
             ops={
                 "raw__events": IngestRunConfig(
-                    files=[FileRequest(source=name, path=str(state.path)) for name, state in batch]
+                    files=[
+                        FileRequest(source=name, path=str(state.path)) for name, state, _ in batch
+                    ]
                 )
             }
         )
         # Forget files that are gone, so the cursor does not grow with history.
-        present = {state.file_id for _, state in found}
-        known = {fid: size for fid, size in cursor.items() if fid in present}
-        known.update({state.file_id: state.size for _, state in batch})
-        sources = sorted({name for name, _ in batch})
+        present = {state.cursor_key for _, state, _ in found}
+        known = {key: mark for key, mark in cursor.items() if key in present}
+        known.update({state.cursor_key: mark for _, state, mark in batch})
+        sources = sorted({name for name, _, _ in batch})
         context.log.info(f"requesting ingestion of {len(batch)} of {len(pending)} pending files")
         return dg.SensorResult(
             run_requests=[
