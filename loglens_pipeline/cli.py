@@ -185,6 +185,34 @@ def query(
         console.print(f"[dim]{len(frame)} rows from {project.reader_path}[/]")
 
 
+@app.command()
+def quarantine(
+    replay: bool = typer.Option(False, help="re-parse replayable lines with the current config"),
+    source: list[str] = typer.Option([], help="only these sources (repeatable)"),
+) -> None:
+    """Quarantined lines by source and reason with an example; --replay moves fixed ones to events."""
+    project = _load(None)
+    if replay:
+        from loglens_pipeline.definitions import build_definitions
+        from loglens_pipeline.instance import open_instance
+        from loglens_pipeline.runs import run_publish, run_replay
+
+        instance = open_instance(project.paths.data_dir / "dagster_home")
+        defs = build_definitions(project)
+        result = run_replay(defs, instance, list(source), trigger="cli")
+        for event in result.all_events:
+            if event.event_type_value == "ASSET_OBSERVATION":
+                console.print(event.event_specific_data.asset_observation.metadata["replay"].value)
+        if not (result.success and run_publish(defs, instance, trigger="cli").success):
+            raise typer.Exit(1)
+    query(
+        "SELECT source, reason, lines, first_seen, last_seen, left(example, 80) AS example "
+        "FROM analytics.quarantine_by_reason ORDER BY lines DESC",
+        output="table",
+        limit=1000,
+    )
+
+
 def _hour(text: str) -> datetime:
     for fmt in ("%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d-%H:%M", "%Y-%m-%d"):
         try:

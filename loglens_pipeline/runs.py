@@ -47,3 +47,13 @@ def run_publish(
     return defs.resolve_job_def("publish_reader_job").execute_in_process(
         instance=instance, run_config=QUIET, tags={"loglens/trigger": trigger}
     )
+
+
+def run_replay(
+    defs: dg.Definitions, instance: dg.DagsterInstance, sources: list[str], *, trigger: str
+) -> dg.ExecuteInProcessResult:
+    """Re-parse quarantined lines of `sources` (all when empty) with the current config."""
+    config = {"ops": {"replay_quarantined_lines": {"config": {"sources": sources}}}}
+    return defs.resolve_job_def("replay_quarantine_job").execute_in_process(
+        instance=instance, run_config={**QUIET, **config}, tags={"loglens/trigger": trigger}
+    )

@@ -10,6 +10,7 @@ from loglens_pipeline.defs.ingest.assets import (
     event_hours_spec,
     source_specs,
 )
+from loglens_pipeline.defs.ingest.replay import build_replay_job
 from loglens_pipeline.defs.ingest.sensors import build_log_file_sensor
 from loglens_pipeline.defs.project import Project
 
@@ -24,6 +25,6 @@ def ingest_definitions(project: Project, partitions: dg.PartitionsDefinition) ->
     )
     return dg.Definitions(
         assets=[*source_specs(project), build_ingest_asset(project), event_hours_spec(partitions)],
-        jobs=[ingest_job],
+        jobs=[ingest_job, build_replay_job(project)],
         sensors=[build_log_file_sensor(project, ingest_job)],
     )
