@@ -72,6 +72,7 @@ def test_shipped_sensors_schedules_jobs(defs):
         "ingest_job",
         "metrics_job",
         "publish_reader_job",
+        "replay_quarantine_job",
         "retention_job",
     ]
 
