@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.partitions import closed_hours, late_hours, partition_key
 from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
 from loglens_pipeline.ingest.discovery import all_source_files
@@ -137,7 +138,10 @@ def build_ingest_asset(project: Project) -> dg.AssetsDefinition:
         def progress(result) -> None:
             context.log.debug(f"{result.path}: committed up to byte {result.end_offset:,}")
 
-        with warehouse.get_connection() as conn:
+        with (
+            explained_failures(project.warehouse_path, project.reader_path),
+            warehouse.get_connection() as conn,
+        ):
             use_utc(conn)
             ensure_raw_schema(conn)
             report = ingest_files(

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
 from loglens_pipeline.ingest.replay import replay_quarantine
 from loglens_pipeline.warehouse.connection import use_utc
@@ -32,7 +33,10 @@ def build_replay_job(project: Project) -> dg.JobDefinition:
         ]
         now = datetime.now(UTC).replace(tzinfo=None)
         rows = []
-        with warehouse.get_connection() as conn:
+        with (
+            explained_failures(project.warehouse_path, project.reader_path),
+            warehouse.get_connection() as conn,
+        ):
             use_utc(conn)
             ensure_raw_schema(conn)
             for source in sources:

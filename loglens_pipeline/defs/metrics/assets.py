@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.ingest.assets import EVENT_HOURS
 from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
 from loglens_pipeline.metrics.compiler import CompiledMetric
@@ -83,7 +84,10 @@ def build_metric_asset(
         start = window_.start.astimezone(UTC).replace(tzinfo=None)
         end = window_.end.astimezone(UTC).replace(tzinfo=None)
         project.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        with warehouse.get_connection() as conn:
+        with (
+            explained_failures(project.warehouse_path, project.reader_path),
+            warehouse.get_connection() as conn,
+        ):
             use_utc(conn)
             ensure_raw_schema(conn)
             columns = list(zip(metric.columns, metric.column_types, strict=True))

@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.ingest.assets import RAW_EVENTS
 from loglens_pipeline.defs.metrics.assets import metric_key
 from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
@@ -51,7 +52,10 @@ def build_reader_copy_asset(project: Project, upstream: list[dg.AssetKey]) -> dg
         context: dg.AssetExecutionContext, warehouse: DuckDBResource
     ) -> dg.MaterializeResult:
         project.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        with warehouse.get_connection() as conn:
+        with (
+            explained_failures(project.warehouse_path, project.reader_path),
+            warehouse.get_connection() as conn,
+        ):
             use_utc(conn)
             ensure_raw_schema(conn)
             build_analytics(conn, list(project.metrics))

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.partitions import partition_hour
 from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
 from loglens_pipeline.warehouse.connection import use_utc
@@ -76,7 +77,10 @@ def build_retention_asset(project: Project) -> dg.AssetsDefinition:
             )
             context.log.info(f"an active run works from {in_use}: keeping rows from {floor} on")
         project.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        with warehouse.get_connection() as conn:
+        with (
+            explained_failures(project.warehouse_path, project.reader_path),
+            warehouse.get_connection() as conn,
+        ):
             use_utc(conn)
             ensure_raw_schema(conn)
             deleted = apply_retention(conn, cutoffs)
