@@ -118,6 +118,26 @@ def demo(
                 m.peak_group,
             )
         console.print(metrics)
+    if result.anomalies:
+        found = Table(title="Anomalies found (strongest first)")
+        for column in ("metric", "series", "at (UTC)", "value", "expected", "score"):
+            numeric = column in ("value", "expected", "score")
+            found.add_column(column, justify="right" if numeric else "left")
+        for metric, series, at, value, expected, score in result.anomalies:
+            found.add_row(
+                metric,
+                series or "-",
+                f"{at:%Y-%m-%d %H:%M}",
+                f"{value:,.4g}",
+                f"{expected:,.4g}",
+                f"{score:,.1f}",
+            )
+        console.print(found)
+        if incident:
+            console.print(
+                f"The injected incident: {incident.service} between {incident.start:%H:%M} and "
+                f"{incident.end:%H:%M} UTC."
+            )
     console.print(
         f'\nTry these with `loglens query "..."`, or `duckdb -readonly {result.reader}` '
         "(the reader copy, which never blocks the pipeline):"
@@ -249,8 +269,8 @@ def backfill(
 
 @app.command()
 def dev(
-    port: int = typer.Option(3000, help="webserver port"),
-    host: str = typer.Option("127.0.0.1", help="webserver host"),
+    port: int = typer.Option(3000, "--port", "-p", help="webserver port"),
+    host: str = typer.Option("127.0.0.1", "--host", "-h", help="webserver host"),
 ) -> None:
     """Start the Dagster webserver and daemon with the shipped dagster.yaml and workspace.yaml."""
     from loglens_pipeline.instance import prepare_dagster_home

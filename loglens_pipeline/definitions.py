@@ -10,6 +10,7 @@ import warnings
 
 import dagster as dg
 
+from loglens_pipeline.defs.anomalies.definitions import anomalies_definitions
 from loglens_pipeline.defs.automation import automation_sensor
 from loglens_pipeline.defs.ingest.definitions import ingest_definitions
 from loglens_pipeline.defs.metrics.definitions import metrics_definitions
@@ -28,6 +29,7 @@ def build_definitions(project: Project) -> dg.Definitions:
     return dg.Definitions.merge(
         ingest_definitions(project, partitions),
         metrics_definitions(project, partitions),
+        anomalies_definitions(project, partitions),
         warehouse_definitions(project),
         dg.Definitions(
             sensors=[automation_sensor()], resources={"warehouse": warehouse_resource(project)}

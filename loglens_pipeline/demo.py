@@ -18,6 +18,7 @@ from loglens_pipeline.warehouse.summary import (
     WarehouseSummary,
     metric_highlights,
     summarize,
+    top_anomalies,
 )
 
 
@@ -29,6 +30,7 @@ class DemoResult:
     run_ids: list[str]
     summary: WarehouseSummary
     metrics: list[MetricHighlight]
+    anomalies: list[tuple]
     warehouse: Path
     reader: Path
     dagster_home: Path
@@ -100,6 +102,14 @@ def run_demo(
     with connect(project.reader_path, project.config.warehouse, read_only=True) as conn:
         summary = summarize(conn)
         metrics = metric_highlights(conn, [(m.spec.name, m.group_columns) for m in project.metrics])
+        anomalies = top_anomalies(conn)
     return DemoResult(
-        manifest, run_ids, summary, metrics, project.warehouse_path, project.reader_path, home
+        manifest,
+        run_ids,
+        summary,
+        metrics,
+        anomalies,
+        project.warehouse_path,
+        project.reader_path,
+        home,
     )

@@ -135,10 +135,15 @@ def points_from_frame(
         absent = [c for c in columns if c not in frame.columns]
         if absent:
             raise ValueError(f"group columns not in the frame: {', '.join(absent)}")
-        frame["group_key"] = [
-            format_group_key(dict(zip(columns, values, strict=True)))
-            for values in frame[columns].itertuples(index=False, name=None)
-        ]
+        # A metric without group_by is one series: the same (empty) key on every row.
+        frame["group_key"] = (
+            [
+                format_group_key(dict(zip(columns, values, strict=True)))
+                for values in frame[columns].itertuples(index=False, name=None)
+            ]
+            if columns
+            else format_group_key({})
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(

@@ -40,83 +40,76 @@ def window_median_mad(values: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     `values` must be finite. The values are replaced by their global ranks (int32, which numpy
     sorts with SIMD), every window's ranks are sorted as one row of a matrix, and the MAD is the
     k-th smallest distance to the median, found by a vectorized binary search over each sorted
-    row (the k+1 points nearest to the median are a contiguous run of the sorted row).
+    row (the k+1 points nearest to the median are a contiguous run of the sorted row). The mean
+    absolute deviation (a fallback scale when the MAD is 0) is only computed for those windows.
     """
     n = lo.size
     median = np.full(n, np.nan)
     mad = np.full(n, np.nan)
     meanad = np.full(n, np.nan)
     counts = hi - lo
-    if n == 0 or values.size == 0:
+    if n == 0 or values.size == 0 or int(counts.max()) == 0:
         return median, mad, meanad
     order = np.argsort(values, kind="stable")
     sorted_values = np.concatenate([values[order], [np.inf]])
-    sentinel = values.size  # ranks past the last value: they sort to the end of every row
+    sentinel = values.size  # a rank past the last value: it sorts to the end of every row
     ranks = np.empty(values.size, dtype=np.int32)
     ranks[order] = np.arange(values.size, dtype=np.int32)
     width_max = int(counts.max())
-    if width_max == 0:
-        return median, mad, meanad
     padded = np.concatenate([ranks, np.full(width_max, sentinel, dtype=np.int32)])
     rows_per_chunk = max(1, _CHUNK_CELLS // width_max)
     for start in range(0, n, rows_per_chunk):
-        rows = slice(start, min(n, start + rows_per_chunk))
-        c = counts[rows]
-        ok = c > 0
-        if not ok.any():
+        rows = np.arange(start, min(n, start + rows_per_chunk))
+        rows = rows[counts[rows] > 0]
+        if rows.size == 0:
             continue
+        c = counts[rows]
         width = int(c.max())
         columns = np.arange(width)
         matrix = padded[lo[rows, None] + columns[None, :]]
-        matrix[columns[None, :] >= c[:, None]] = sentinel
+        if int(c.min()) < width:
+            matrix[columns[None, :] >= c[:, None]] = sentinel
         matrix.sort(axis=1)
-        sorted_rows = sorted_values[matrix]  # (rows, width) float64, +inf past each count
-        med, m_ad, mean_ad = _sorted_median_mad(sorted_rows, c)
-        median[rows] = np.where(ok, med, np.nan)
-        mad[rows] = np.where(ok, m_ad, np.nan)
-        meanad[rows] = np.where(ok, mean_ad, np.nan)
+        index = np.arange(rows.size)
+
+        def at(position, matrix=matrix, index=index):
+            return sorted_values[matrix[index, position]]
+
+        lower, upper = (c - 1) // 2, c // 2
+        med = 0.5 * (at(lower) + at(upper))
+        m_ad = 0.5 * (_kth_distance(at, c, med, lower) + _kth_distance(at, c, med, upper))
+        median[rows], mad[rows] = med, m_ad
+        flat = np.flatnonzero(m_ad == 0)
+        if flat.size:
+            inside = sorted_values[matrix[flat]]
+            inside = np.where(columns[None, :] < c[flat, None], inside, med[flat, None])
+            meanad[rows[flat]] = np.abs(inside - med[flat, None]).sum(axis=1) / c[flat]
+        meanad[rows[m_ad > 0]] = np.nan
     return median, mad, meanad
 
 
-def _sorted_median_mad(rows: np.ndarray, counts: np.ndarray):
-    """Median, MAD and mean |x - median| of rows sorted ascending, each valid up to `counts`."""
-    safe = np.maximum(counts, 1)
-    index = np.arange(rows.shape[0])
-    lower, upper = (safe - 1) // 2, safe // 2
-    median = 0.5 * (rows[index, lower] + rows[index, upper])
-    mad = 0.5 * (
-        _kth_distance(rows, safe, median, lower) + _kth_distance(rows, safe, median, upper)
-    )
-    finite = np.where(np.arange(rows.shape[1])[None, :] < safe[:, None], rows, median[:, None])
-    meanad = np.abs(finite - median[:, None]).sum(axis=1) / safe
-    return median, mad, meanad
+def _kth_distance(at, counts: np.ndarray, centre: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """k-th smallest (0-based) |x - centre| per sorted row (`at(j)`: the rows' j-th values).
 
-
-def _kth_distance(rows: np.ndarray, counts: np.ndarray, centre: np.ndarray, k: np.ndarray):
-    """k-th smallest (0-based) |x - centre| per sorted row: min over runs [i, i+k] of the run's
-    larger distance; the crossing i is found by binary search (h(i) = a[i] + a[i+k] - 2c grows)."""
-    index = np.arange(rows.shape[0])
-    first = np.zeros_like(counts)
-    last = counts - k  # search i in [0, last]; i == last means "no run crosses"
-    lo_i, hi_i = first.copy(), last.copy()
+    It is the minimum over runs [i, i+k] of the run's larger distance to the centre; the run
+    where the right distance overtakes the left one is found by binary search, since
+    h(i) = a[i] + a[i+k] - 2 * centre grows with i.
+    """
+    lo_i = np.zeros_like(counts)
+    hi_i = counts - k  # search i in [0, counts - k]; counts - k means "no run crosses"
     while True:
         active = lo_i < hi_i
         if not active.any():
             break
-        mid = (lo_i + hi_i) // 2
-        mid_c = np.minimum(mid, counts - 1 - k)
-        h = rows[index, mid_c] + rows[index, mid_c + k] - 2.0 * centre
-        go_left = active & (h >= 0)
-        go_right = active & (h < 0)
-        hi_i = np.where(go_left, mid, hi_i)
-        lo_i = np.where(go_right, mid + 1, lo_i)
-    crossing = lo_i  # first run whose right end is at least as far as its left end
+        mid = np.where(active, (lo_i + hi_i) // 2, 0)
+        h = at(mid) + at(mid + k) - 2.0 * centre
+        hi_i = np.where(active & (h >= 0), mid, hi_i)
+        lo_i = np.where(active & (h < 0), mid + 1, lo_i)
+    crossing = lo_i
     right = np.where(
-        crossing <= counts - 1 - k,
-        rows[index, np.minimum(crossing + k, counts - 1)] - centre,
-        np.inf,
+        crossing <= counts - 1 - k, at(np.minimum(crossing + k, counts - 1)) - centre, np.inf
     )
-    left = np.where(crossing >= 1, centre - rows[index, np.maximum(crossing - 1, 0)], np.inf)
+    left = np.where(crossing >= 1, centre - at(np.maximum(crossing - 1, 0)), np.inf)
     return np.minimum(right, left)
 
 

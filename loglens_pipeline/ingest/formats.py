@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-BASE_FORMATS = ("json", "logfmt", "regex")
+BASE_FORMATS = ("json", "regex", "logfmt")
 
 # Default `mapping` of formats whose lines name their fields (json, logfmt); presets bring
 # their own. `logfmt` follows the usual `msg=` convention for the message.
@@ -60,7 +60,7 @@ SYSLOG_SEVERITY_LEVELS = ("ERROR", "ERROR", "ERROR", "ERROR", "WARN", "INFO", "I
 _ACCESS_PREFIX = (
     r"^(?P<remote_addr>\S+) \S+ (?P<remote_user>\S+) \[(?P<time_local>[^\]]+)\] "
     r'"(?P<request>(?P<method>[A-Z]+) (?P<path>\S+)[^"]*)" (?P<status>\d{3}) '
-    r"(?P<body_bytes_sent>\d+|-)"
+    r"(?:(?P<body_bytes_sent>\d+)|-)"  # `-` (Apache's zero bytes) is NULL, not text
 )
 _ACCESS_FIELDS = {
     "status": "int",

@@ -67,8 +67,7 @@ def _syslog_time(raw: str, local: str) -> str:
 
     this_year, last_year = in_year(year), in_year(f"{year} - 1")
     return (
-        f"CASE WHEN {this_year} <= {NOW_SQL} + INTERVAL 1 DAY THEN {this_year} "
-        f"ELSE {last_year} END"
+        f"CASE WHEN {this_year} <= {NOW_SQL} + INTERVAL 1 DAY THEN {this_year} ELSE {last_year} END"
     )
 
 
@@ -221,9 +220,11 @@ def json_parser(source: SourceConfig) -> str:
 
 # One logfmt pair: a key, then optionally `=` and a quoted value (with `\"` and `\\` escapes)
 # or a bare value up to the next whitespace. No capture groups: RE2 then finds the pairs with
-# its fast matcher, and keys and values are split off with string functions.
+# its fast matcher, and keys and values are split off with string functions. A line has a
+# `key=value` pair exactly when some key character is directly followed by `=`.
 LOGFMT_PAIR = r'[^\s="]+(?:=(?:"(?:[^"\\]|\\.)*"|\S*))?'
 _LOGFMT_QUOTED = r'"(?:[^"\\]|\\.)*"'
+_LOGFMT_HAS_PAIR = r'[^\s="]='
 
 
 def logfmt_parser(source: SourceConfig) -> str:
@@ -232,10 +233,7 @@ def logfmt_parser(source: SourceConfig) -> str:
     A bare key (no `=`) is `"true"`; a key given twice keeps its first value. A line without
     any `key=value` pair is `no_match`. Mapping, timestamp and fields name keys whole.
     """
-    value = (
-        "CASE WHEN NOT contains(s, '=') THEN 'true' "
-        "ELSE substr(s, strpos(s, '=') + 1) END"
-    )
+    value = "CASE WHEN NOT contains(s, '=') THEN 'true' ELSE substr(s, strpos(s, '=') + 1) END"
     unquoted = (
         "CASE WHEN NOT starts_with(s, '\"') THEN s "
         f"WHEN NOT regexp_full_match(s, {sql_literal(_LOGFMT_QUOTED)}) THEN s "
@@ -258,7 +256,7 @@ def logfmt_parser(source: SourceConfig) -> str:
                    list_transform(v, lambda s: {unquoted}) AS v,
                    CASE WHEN pre_reason IS NOT NULL THEN pre_reason
                         WHEN trim(line) = '' THEN 'blank_line'
-                        WHEN NOT list_contains(list_transform(tokens, lambda s: contains(s, '=')), true)
+                        WHEN NOT regexp_matches(line, {sql_literal(_LOGFMT_HAS_PAIR)})
                              THEN 'no_match' END AS reason0
             FROM (
                 SELECT *, list_transform(tokens, lambda s: split_part(s, '=', 1)) AS k,

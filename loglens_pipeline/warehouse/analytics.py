@@ -74,6 +74,28 @@ def metric_points_sql(metrics: list[CompiledMetric], present: set[str]) -> str:
     return "\nUNION ALL\n".join(parts) or _EMPTY_POINTS
 
 
+_EMPTY_ANOMALIES = """SELECT NULL::VARCHAR AS metric, NULL::TIMESTAMP AS hour, NULL::TIMESTAMP AS bucket_start,
+       NULL::TIMESTAMP AS bucket_end, NULL::VARCHAR AS series, NULL::VARCHAR AS dimensions,
+       NULL::DOUBLE AS value, NULL::DOUBLE AS expected, NULL::DOUBLE AS lower, NULL::DOUBLE AS upper,
+       NULL::DOUBLE AS score, NULL::BOOLEAN AS is_anomaly, NULL::VARCHAR AS detector WHERE false"""
+
+
+def anomalies_sql(metrics: list[CompiledMetric], present: set[str]) -> str:
+    """Every anomalies table as one long-format relation, like `metric_points`."""
+    parts = []
+    for metric in metrics:
+        name = metric.spec.name
+        if name not in present:
+            continue
+        label, obj = _series(metric.group_columns)
+        parts.append(
+            f"SELECT '{name}' AS metric, hour, bucket_start, bucket_end, {label} AS series, "
+            f"{obj} AS dimensions, value, expected, lower, upper, score, is_anomaly, detector "
+            f'FROM anomalies."{name}"'
+        )
+    return "\nUNION ALL\n".join(parts) or _EMPTY_ANOMALIES
+
+
 def write_metric_catalog(conn: duckdb.DuckDBPyConnection, metrics: list[CompiledMetric]) -> None:
     """`analytics.metric_catalog`: one row per metric of the YAML, with what defines it."""
     conn.execute("""CREATE OR REPLACE TABLE analytics.metric_catalog (
@@ -120,6 +142,8 @@ def build_analytics(conn: duckdb.DuckDBPyConnection, metrics: list[CompiledMetri
         conn.execute(QUARANTINE_BY_REASON)
         points = metric_points_sql(metrics, existing_tables(conn, "metrics"))
         conn.execute(f"CREATE OR REPLACE VIEW analytics.metric_points AS {points}")
+        scored = anomalies_sql(metrics, existing_tables(conn, "anomalies"))
+        conn.execute(f"CREATE OR REPLACE VIEW analytics.anomalies AS {scored}")
         write_metric_catalog(conn, metrics)
         conn.execute("COMMIT")
     except BaseException:

@@ -84,15 +84,25 @@ def metric_highlights(
     return out
 
 
+def top_anomalies(conn: duckdb.DuckDBPyConnection, limit: int = 8) -> list[tuple]:
+    """The strongest anomalies: metric, series, bucket start, value, expected, score."""
+    return conn.execute(
+        """SELECT metric, series, bucket_start, value, expected, score
+           FROM analytics.anomalies WHERE is_anomaly ORDER BY abs(score) DESC LIMIT ?""",
+        [limit],
+    ).fetchall()
+
+
 EXAMPLE_QUERIES = {
     "Error share per service and hour": """
 SELECT date_trunc('hour', event_time) AS hour, service,
        count(*) FILTER (level = 'ERROR') / count(*) AS error_share
 FROM raw.events WHERE source = 'app'
 GROUP BY ALL ORDER BY error_share DESC LIMIT 10;""",
-    "Slowest requests (p95 latency per service)": """
-SELECT service, quantile_cont(CAST(attrs->>'latency_ms' AS DOUBLE), 0.95) AS p95_ms
-FROM raw.events WHERE source = 'app' GROUP BY service ORDER BY p95_ms DESC;""",
+    "Anomalies, strongest first": """
+SELECT metric, series, bucket_start, round(value, 3) AS value, round(expected, 3) AS expected,
+       round(score, 1) AS score
+FROM analytics.anomalies WHERE is_anomaly ORDER BY abs(score) DESC LIMIT 10;""",
     "Why lines were quarantined": """
 SELECT source, reason, count(*) AS lines, any_value(raw_line) AS example
 FROM raw.quarantine GROUP BY ALL ORDER BY lines DESC;""",

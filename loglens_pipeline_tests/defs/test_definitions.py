@@ -53,22 +53,40 @@ def test_shipped_asset_graph(defs):
     }
     for name in SHIPPED_METRICS:
         expected[f"metrics/{name}"] = ("metrics", "HourlyPartitionsDefinition", ["raw/event_hours"])
+    for name in SHIPPED_METRICS:
+        expected[f"anomalies/{name}"] = (
+            "anomalies",
+            "HourlyPartitionsDefinition",
+            [f"metrics/{name}"],
+        )
     expected["warehouse/reader_copy"] = (
         "warehouse",
         None,
-        sorted(["raw/events", "warehouse/retention", *(f"metrics/{n}" for n in SHIPPED_METRICS)]),
+        sorted(
+            [
+                "raw/events",
+                "warehouse/retention",
+                *(f"metrics/{n}" for n in SHIPPED_METRICS),
+                *(f"anomalies/{n}" for n in SHIPPED_METRICS),
+            ]
+        ),
     )
     expected["warehouse/retention"] = ("warehouse", None, [])
     assert snapshot == expected
 
 
 def test_shipped_sensors_schedules_jobs(defs):
-    assert sorted(s.name for s in defs.sensors) == ["log_file_sensor", "loglens_automation_sensor"]
+    assert sorted(s.name for s in defs.sensors) == [
+        "anomaly_alert_sensor",
+        "log_file_sensor",
+        "loglens_automation_sensor",
+    ]
     assert sorted(s.name for s in defs.schedules) == [
         "daily_retention_schedule",
         "hourly_metrics_schedule",
     ]
     assert sorted(j.name for j in defs.jobs) == [
+        "alerts_job",
         "ingest_job",
         "metrics_job",
         "publish_reader_job",
@@ -109,3 +127,9 @@ def test_sensors_and_schedule_run_by_default_and_say_what_they_watch(defs):
     schedule = defs.resolve_schedule_def("hourly_metrics_schedule")
     assert schedule.cron_schedule == "15 * * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_every_metric_has_an_anomaly_check(defs):
+    graph = defs.resolve_asset_graph()
+    checks = {key.asset_key.to_user_string(): key.name for key in graph.asset_check_keys}
+    assert checks == {f"anomalies/{name}": "no_anomalies" for name in SHIPPED_METRICS}

@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from loglens_pipeline.defs.anomalies.assets import anomaly_key
 from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.ingest.assets import RAW_EVENTS
 from loglens_pipeline.defs.metrics.assets import metric_key
@@ -80,7 +81,12 @@ def build_reader_copy_asset(project: Project, upstream: list[dg.AssetKey]) -> dg
 
 def warehouse_definitions(project: Project) -> dg.Definitions:
     """The reader copy and retention assets, `publish_reader_job`, the retention schedule."""
-    upstream = [RAW_EVENTS, RETENTION, *(metric_key(m.spec.name) for m in project.metrics)]
+    upstream = [
+        RAW_EVENTS,
+        RETENTION,
+        *(metric_key(m.spec.name) for m in project.metrics),
+        *(anomaly_key(m.spec.name) for m in project.metrics),
+    ]
     job = dg.define_asset_job(
         "publish_reader_job",
         selection=dg.AssetSelection.assets(READER_COPY),

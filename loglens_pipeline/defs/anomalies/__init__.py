@@ -1,0 +1,1 @@
+"""Anomalies area: one scoring asset per metric with its check, and the alert sensor and job."""

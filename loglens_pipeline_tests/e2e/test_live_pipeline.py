@@ -1,0 +1,480 @@
+"""End to end: the real `dagster dev` (webserver + daemon) ingests dropped log files; its UI renders.
+
+One `loglens dev` serves every test of this module (module-scoped fixture) against a temporary
+project (a copy of `configs/`, an empty data directory) and a temporary DAGSTER_HOME holding the
+shipped `dagster.yaml`. Teardown stops the process group and fails if any process is left.
+
+Run: `pytest loglens_pipeline_tests/e2e -m e2e`. Screenshots go to `artifacts/screenshots/`,
+the processes' output and the measured latencies to `artifacts/e2e/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from loglens_pipeline.config import ProjectPaths
+from loglens_pipeline.config.paths import REPO_ROOT
+from loglens_pipeline.defs.project import Project
+from loglens_pipeline_tests.e2e.processes import LiveDagster, run_chromium, start_loglens_dev
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+ARTIFACTS = REPO_ROOT / "artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+E2E_ARTIFACTS = ARTIFACTS / "e2e"
+CHROMIUM = Path("/usr/bin/chromium")
+RUN_TIMEOUT_S = 120.0  # a run can queue behind other runs of the "warehouse" pool (limit 1)
+SENSOR = "log_file_sensor"
+JOB = "ingest_job"
+RAW_EVENTS_PATH = ["raw", "events"]
+MALFORMED = [
+    '{"ts": "2026-03-01T12:00:00Z", "level": "INFO", "msg": "truncated',
+    "{not json at all",
+]
+
+RUNS_QUERY = """
+query E2EIngestRuns($filter: RunsFilter!) {
+  runsOrError(filter: $filter, limit: 50) {
+    __typename
+    ... on Runs { results { runId status creationTime startTime endTime } }
+    ... on Error { message }
+  }
+}
+"""
+
+ALL_RUNS_QUERY = """
+query E2EAllRuns {
+  runsOrError(limit: 20) {
+    ... on Runs { results { runId jobName status creationTime tags { key value } } }
+  }
+}
+"""
+
+RUN_ERRORS_QUERY = """
+query E2ERunErrors($runId: ID!) {
+  logsForRun(runId: $runId, limit: 1000) {
+    __typename
+    ... on EventConnection { events { __typename ... on MessageEvent { level stepKey message } } }
+    ... on Error { message }
+  }
+}
+"""
+
+SENSOR_QUERY = """
+query E2ESensor($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    __typename
+    ... on Sensor { name sensorState { status } targets { pipelineName } }
+    ... on Error { message }
+  }
+}
+"""
+
+ASSET_QUERY = """
+query E2EAsset($path: [String!]!) {
+  assetOrError(assetKey: {path: $path}) {
+    __typename
+    ... on Asset {
+      assetMaterializations(limit: 20) {
+        runId
+        timestamp
+        metadataEntries { label ... on IntMetadataEntry { intRepr } }
+      }
+      definition { jobNames }
+    }
+    ... on Error { message }
+  }
+}
+"""
+
+
+@dataclass
+class LiveProject:
+    dagster: LiveDagster
+    project: Project
+    root: Path
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveProject]:
+    """`loglens dev` on a free port for a temporary project; stopped (and checked) at the end."""
+    root = tmp_path_factory.mktemp("e2e")
+    config_dir, data_dir = root / "configs", root / "data"
+    shutil.copytree(REPO_ROOT / "configs", config_dir)
+    data_dir.mkdir()
+    project = Project.load(ProjectPaths(config_dir, data_dir))
+    log_path = root / "dagster-dev.log"
+    started = time.monotonic()
+    try:
+        dagster = start_loglens_dev(
+            dagster_home=root / "dagster_home",
+            config_dir=config_dir,
+            data_dir=data_dir,
+            log_path=log_path,
+        )
+    finally:
+        _keep(log_path, "dagster-dev.log")
+    print(f"\n[e2e] loglens dev ready on port {dagster.port} in {time.monotonic() - started:.1f} s")
+    try:
+        yield LiveProject(dagster, project, root)
+    finally:
+        leftovers = dagster.stop()
+        _keep(log_path, "dagster-dev.log")
+    print(f"\n[e2e] process group {dagster.pgid} stopped in {dagster.stop_seconds:.1f} s")
+    assert leftovers == [], dagster.describe(
+        f"processes of group {dagster.pgid} still alive after SIGTERM+SIGKILL:\n"
+        + "\n".join(leftovers)
+    )
+
+
+def _keep(path: Path, name: str) -> None:
+    """Copy a file into artifacts/e2e/ (git-ignored, kept by CI)."""
+    if path.exists():
+        E2E_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, E2E_ARTIFACTS / name)
+
+
+# --- file drop -> sensor -> run -> warehouse ----------------------------------------------------
+
+
+def app_log_dir(project: Project) -> tuple[Path, str]:
+    """The folder and file suffix of the `app` source's glob (`app/*.jsonl`)."""
+    source = next(s for s in project.config.sources if s.name == "app")
+    assert source.format == "json", source
+    glob = Path(source.glob)
+    assert glob.name.startswith("*") and "*" not in str(glob.parent), glob
+    return project.logs_dir / glob.parent, glob.name[1:]
+
+
+def app_lines(start: int, count: int) -> list[str]:
+    """`count` valid JSON log lines, numbered from `start`, one second apart."""
+    base = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    return [
+        json.dumps(
+            {
+                "ts": (base + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"),
+                "level": ("INFO", "WARN", "ERROR")[i % 3],
+                "service": "checkout",
+                "host": f"web-{i % 4}",
+                "msg": f"e2e request {i}",
+                "status": 500 if i % 3 == 2 else 200,
+                "latency_ms": 10.0 + i % 50,
+                "user_id": f"u{i % 17}",
+                "http": {"method": "GET", "path": f"/cart/{i % 5}"},
+            }
+        )
+        for i in range(start, start + count)
+    ]
+
+
+def drop_file(path: Path, lines: list[str]) -> float:
+    """Write the file under a name the glob does not match, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("".join(line + "\n" for line in lines))
+    os.replace(partial, path)
+    return time.time()
+
+
+def append_lines(path: Path, lines: list[str]) -> float:
+    """Append complete lines with one write, so the sensor never sees half a line."""
+    with path.open("a") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+    return time.time()
+
+
+def sensor_runs(dagster: LiveDagster) -> list[dict[str, Any]]:
+    result = dagster.graphql(
+        RUNS_QUERY,
+        {
+            "filter": {
+                "pipelineName": JOB,
+                "tags": [{"key": "dagster/sensor_name", "value": SENSOR}],
+            }
+        },
+    )["runsOrError"]
+    assert result["__typename"] == "Runs", result
+    return result["results"]
+
+
+def run_errors(dagster: LiveDagster, run_id: str) -> str:
+    logs = dagster.graphql(RUN_ERRORS_QUERY, {"runId": run_id})["logsForRun"]
+    events = logs.get("events") or []
+    return (
+        "\n".join(
+            f"{e.get('stepKey')}: {e.get('message')}"
+            for e in events
+            if e.get("level") in ("ERROR", "CRITICAL")
+        )
+        or json.dumps(logs)[:2000]
+    )
+
+
+def wait_for_new_success(dagster: LiveDagster, seen: set[str]) -> tuple[dict[str, Any], float]:
+    """The first run of the sensor not in `seen` that succeeds, and when it was seen succeeded.
+
+    Fails at once when such a run fails, with the run's error events and the processes' output.
+    """
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    runs: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        runs = [r for r in sensor_runs(dagster) if r["runId"] not in seen]
+        for run in runs:
+            if run["status"] in ("FAILURE", "CANCELED"):
+                pytest.fail(
+                    dagster.describe(
+                        f"{JOB} run {run['runId']} ended {run['status']}:\n"
+                        f"{run_errors(dagster, run['runId'])}"
+                    )
+                )
+        done = [r for r in runs if r["status"] == "SUCCESS"]
+        if done:
+            return min(done, key=lambda r: r["creationTime"]), time.time()
+        time.sleep(0.5)
+    pytest.fail(
+        dagster.describe(
+            f"no new successful {JOB} run within {RUN_TIMEOUT_S:.0f} s; new runs: {runs}\n"
+            f"latest runs of the instance:\n{all_runs(dagster)}"
+        )
+    )
+
+
+def all_runs(dagster: LiveDagster) -> str:
+    """Every recent run (any job), to see what a queued run waits for."""
+    results = dagster.graphql(ALL_RUNS_QUERY)["runsOrError"].get("results", [])
+    return "\n".join(
+        f"{r['runId']} {r['jobName']} {r['status']} created {r['creationTime']:.0f} "
+        + ",".join(t["value"] for t in r["tags"] if t["key"] == "dagster/sensor_name")
+        for r in results
+    )
+
+
+def warehouse_rows(project: Project, sql: str, params: list[Any]) -> list[tuple]:
+    """Query the warehouse read-only and close it at once; retry while a run holds the lock."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with duckdb.connect(str(project.warehouse_path), read_only=True) as conn:
+                return conn.execute(sql, params).fetchall()
+        except duckdb.IOException:  # a writer (run worker) has the file open
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def file_counts(project: Project, name: str) -> dict[str, Any]:
+    """Events, quarantined lines and offset bookkeeping of the file named `name`."""
+    suffix = "/" + name
+    events, distinct_offsets, min_msg, max_msg = warehouse_rows(
+        project,
+        """
+        SELECT count(*), count(DISTINCT byte_offset), min(message), max(message)
+        FROM raw.events WHERE suffix(file_path, ?)""",
+        [suffix],
+    )[0]
+    quarantined = sorted(
+        r[0]
+        for r in warehouse_rows(
+            project, "SELECT raw_line FROM raw.quarantine WHERE suffix(file_path, ?)", [suffix]
+        )
+    )
+    offsets = warehouse_rows(
+        project,
+        """
+        SELECT committed_offset, lines, events, quarantined FROM raw.file_offsets
+        WHERE suffix(path, ?)""",
+        [suffix],
+    )
+    total = warehouse_rows(project, "SELECT count(*) FROM raw.events", [])[0][0]
+    return {
+        "events": events,
+        "distinct_offsets": distinct_offsets,
+        "quarantined": quarantined,
+        "offsets": offsets,
+        "all_events": total,
+        "messages": (min_msg, max_msg),
+    }
+
+
+def materialization(dagster: LiveDagster, run_id: str) -> dict[str, int]:
+    """Int metadata of the `raw/events` materialization recorded by run `run_id`."""
+    asset = dagster.graphql(ASSET_QUERY, {"path": RAW_EVENTS_PATH})["assetOrError"]
+    assert asset["__typename"] == "Asset", asset
+    assert JOB in asset["definition"]["jobNames"], asset["definition"]
+    mats = [m for m in asset["assetMaterializations"] if m["runId"] == run_id]
+    assert mats, f"no materialization of raw/events by run {run_id}: {asset}"
+    return {e["label"]: int(e["intRepr"]) for e in mats[0]["metadataEntries"] if "intRepr" in e}
+
+
+def latency_breakdown(run: dict[str, Any], dropped: float, seen_at: float) -> dict[str, float]:
+    return {
+        "drop_to_run_created_s": round(run["creationTime"] - dropped, 2),
+        "created_to_started_s": round(run["startTime"] - run["creationTime"], 2),
+        "started_to_finished_s": round(run["endTime"] - run["startTime"], 2),
+        "drop_to_success_s": round(run["endTime"] - dropped, 2),
+        "drop_to_success_observed_s": round(seen_at - dropped, 2),
+    }
+
+
+def test_dropped_file_is_ingested_by_sensor_run(live: LiveProject, record_property) -> None:
+    dagster, project = live.dagster, live.project
+    folder, suffix = app_log_dir(project)
+    path = folder / f"e2e-drop{suffix}"
+    seen = {r["runId"] for r in sensor_runs(dagster)}
+
+    # 500 valid lines with 2 malformed ones in between.
+    lines = app_lines(0, 500)
+    lines.insert(100, MALFORMED[0])
+    lines.insert(400, MALFORMED[1])
+    dropped = drop_file(path, lines)
+    run, seen_at = wait_for_new_success(dagster, seen)
+    first = latency_breakdown(run, dropped, seen_at)
+    seen.add(run["runId"])
+
+    counts = file_counts(project, path.name)
+    assert counts["events"] == 500, counts
+    assert counts["distinct_offsets"] == 500, counts
+    assert counts["quarantined"] == sorted(MALFORMED), counts
+    assert counts["all_events"] == 500, counts
+    assert counts["offsets"] == [(path.stat().st_size, 502, 500, 2)], counts
+    meta = materialization(dagster, run["runId"])
+    assert (meta.get("lines"), meta.get("events"), meta.get("quarantined")) == (502, 500, 2), meta
+
+    # 100 more lines: the next run reads only them.
+    appended = append_lines(path, app_lines(500, 100))
+    run2, seen_at2 = wait_for_new_success(dagster, seen)
+    second = latency_breakdown(run2, appended, seen_at2)
+
+    counts = file_counts(project, path.name)
+    assert counts["events"] == 600, counts
+    assert counts["distinct_offsets"] == 600, counts
+    assert counts["quarantined"] == sorted(MALFORMED), counts
+    assert counts["all_events"] == 600, counts
+    assert counts["offsets"] == [(path.stat().st_size, 602, 600, 2)], counts
+    meta = materialization(dagster, run2["runId"])
+    assert (meta.get("lines"), meta.get("events"), meta.get("quarantined")) == (100, 100, 0), meta
+
+    # The sensor exists, targets the job and is running; the asset has materializations.
+    sensor = dagster.graphql(
+        SENSOR_QUERY,
+        {
+            "selector": {
+                "repositoryLocationName": dagster.location,
+                "repositoryName": dagster.repository,
+                "sensorName": SENSOR,
+            }
+        },
+    )["sensorOrError"]
+    assert sensor["__typename"] == "Sensor", sensor
+    assert sensor["sensorState"]["status"] == "RUNNING", sensor
+    assert JOB in [t["pipelineName"] for t in sensor["targets"]], sensor
+
+    latencies = {"first_drop": first, "append": second}
+    record_property("latencies", json.dumps(latencies))
+    E2E_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (E2E_ARTIFACTS / "latency.json").write_text(json.dumps(latencies, indent=2) + "\n")
+    print(f"\n[e2e] file drop -> run success: {json.dumps(latencies)}")
+
+
+# --- the UI in a real browser --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is not installed (apt-get install -y chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return str(CHROMIUM)
+
+
+def screenshot(chromium: str, url: str, target: Path, work: Path, attempts: int = 3) -> Path:
+    """A 1600x1000 PNG of `url`; retried with more virtual time while it is (nearly) blank."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    for attempt in range(attempts):
+        result = run_chromium(
+            chromium,
+            url,
+            [
+                f"--screenshot={target}",
+                "--window-size=1600,1000",
+                f"--virtual-time-budget={15000 + 10000 * attempt}",
+                "--hide-scrollbars",
+            ],
+            profile_dir=work / f"profile-{uuid.uuid4().hex[:12]}",
+            work_dir=work,
+        )
+        assert result.leftovers == [], result.leftovers
+        if target.exists() and target.stat().st_size > 10_000:
+            break
+    assert target.exists(), f"no screenshot of {url}: chromium exited {result.returncode}"
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", target
+    assert target.stat().st_size > 10_000, f"{target} is only {target.stat().st_size} bytes"
+    return target
+
+
+def dump_dom(chromium: str, url: str, expected: list[str], work: Path, attempts: int = 3) -> str:
+    """The rendered DOM of `url`, retried while it lacks any of `expected`.
+
+    The window is tall because Dagster's lists are virtualized: rows below it are not rendered.
+    """
+    dom = ""
+    for attempt in range(attempts):
+        result = run_chromium(
+            chromium,
+            url,
+            [
+                "--dump-dom",
+                "--window-size=1600,3000",
+                f"--virtual-time-budget={15000 + 10000 * attempt}",
+            ],
+            profile_dir=work / f"profile-{uuid.uuid4().hex[:12]}",
+            work_dir=work,
+        )
+        assert result.leftovers == [], result.leftovers
+        dom = result.stdout.decode(errors="replace")
+        if all(text in dom for text in expected):
+            return dom
+    missing = [text for text in expected if text not in dom]
+    saved = work / f"dom-{uuid.uuid4().hex[:12]}.html"
+    saved.write_text(dom)
+    pytest.fail(f"{url}: rendered DOM ({len(dom)} chars, saved to {saved}) lacks {missing}")
+
+
+def test_ui_renders_assets_and_sensor(live: LiveProject, chromium: str) -> None:
+    base, work = live.dagster.base_url, live.root / "chromium"
+    with ThreadPoolExecutor(max_workers=2) as pool:  # browsers mostly wait on the server
+        # Global asset lineage (the asset graph, by group), and the raw/events asset page.
+        lineage = pool.submit(
+            screenshot, chromium, f"{base}/asset-groups", SCREENSHOTS / "asset-lineage.png", work
+        )
+        asset = pool.submit(
+            screenshot,
+            chromium,
+            f"{base}/assets/raw/events",
+            SCREENSHOTS / "asset-raw-events.png",
+            work,
+        )
+        # Automation lists sensors and schedules; the catalog's `raw` folder lists raw/events.
+        automation = pool.submit(dump_dom, chromium, f"{base}/automation", [f">{SENSOR}<"], work)
+        catalog = pool.submit(
+            dump_dom, chromium, f"{base}/assets/raw", ['href="/assets/raw/events"'], work
+        )
+        for done in (lineage, asset, catalog):
+            done.result()
+        assert f"/sensors/{SENSOR}" in automation.result()
