@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -12,6 +13,7 @@ import pytest
 
 from loglens_pipeline.definitions import build_definitions
 from loglens_pipeline.defs.partitions import partition_key
+from loglens_pipeline.instance import prepare_dagster_home
 from loglens_pipeline.runs import run_ingest, run_metrics_range
 from loglens_pipeline_tests.conftest import query, write_project
 from loglens_pipeline_tests.defs.test_metric_assets import write_events
@@ -19,7 +21,7 @@ from loglens_pipeline_tests.defs.test_metric_assets import write_events
 HOURS = 14
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def hook():
     """A real webhook receiver on 127.0.0.1 that keeps every JSON body it gets."""
     received: list[dict] = []
@@ -40,10 +42,19 @@ def hook():
     server.shutdown()
 
 
-@pytest.fixture
-def incident(tmp_path, instance, hook, monkeypatch):
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory):
+    """One real instance for the module: the incident is computed once for all its tests."""
+    home = prepare_dagster_home(tmp_path_factory.mktemp("dagster_home"))
+    with dg.instance_for_test(temp_dir=str(home)) as inst:
+        yield inst
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory, instance, hook):
     url, _ = hook
-    monkeypatch.setenv("LOGLENS_TEST_HOOK", url)
+    os.environ["LOGLENS_TEST_HOOK"] = url
+    tmp_path = tmp_path_factory.mktemp("incident")
 
     def with_alerts(data: dict) -> None:
         data["alerts"] = {
@@ -62,7 +73,8 @@ def incident(tmp_path, instance, hook, monkeypatch):
     assert run_ingest(defs, instance, trigger="test").success
     result = run_metrics_range(defs, instance, first, last, trigger="test")
     assert result.success
-    return project, defs, first, last, result
+    yield project, defs, first, last, result
+    os.environ.pop("LOGLENS_TEST_HOOK", None)
 
 
 def test_the_incident_hour_is_flagged_and_nothing_before_it(incident):
