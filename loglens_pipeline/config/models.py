@@ -240,11 +240,15 @@ class SourceConfig(StrictModel):
     def field_paths(self) -> dict[str, str]:
         """Name -> where the field is in `attrs`, for `parsers.json_path` (which keeps `$...`).
 
-        logfmt keys are stored whole, so a key containing dots is given as `$."a.b"`.
+        logfmt keys are stored whole, so a key containing dots (or starting with `$`) is given
+        as a JSON path of that one key: `$."a.b"`.
         """
         paths = {name: spec.path for name, spec in self.field_specs().items()}
         if self.format == "logfmt":
-            paths = {n: key_json_path(p) if "." in p else p for n, p in paths.items()}
+            paths = {
+                n: key_json_path(p) if "." in p or p.startswith("$") else p
+                for n, p in paths.items()
+            }
         return paths
 
 

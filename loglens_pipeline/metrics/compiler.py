@@ -15,13 +15,12 @@ from datetime import datetime, timedelta
 
 from loglens_pipeline.config.metrics import MetricSpec
 from loglens_pipeline.config.models import SourceConfig
-from loglens_pipeline.ingest.parsers import json_path, sql_literal
+from loglens_pipeline.ingest.parsers import cast_sql, json_path, sql_literal
 from loglens_pipeline.metrics.expressions import ExpressionError, FieldResolver, compile_expression
 
 COMPILER_VERSION = "1"
 COLUMNS = ("source", "tenant", "service", "host", "level", "message", "event_time")
 RESERVED = ("hour", "bucket_start", "bucket_end", "value", "events", "group_rank")
-_CASTS = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
 
 
 def field_types(sources: list[SourceConfig]) -> dict[str, str]:
@@ -36,9 +35,22 @@ def field_types(sources: list[SourceConfig]) -> dict[str, str]:
     return types
 
 
+def field_locations(sources: list[SourceConfig]) -> dict[str, dict[str, str]]:
+    """Field name -> {source name: where the field is in `attrs`} (renamed fields differ)."""
+    locations: dict[str, dict[str, str]] = {}
+    for source in sources:
+        for name, path in source.field_paths().items():
+            locations.setdefault(name, {})[source.name] = path
+    return locations
+
+
 def field_resolver(sources: list[SourceConfig]) -> FieldResolver:
     """Event columns by name; declared fields as typed extractions from `attrs`."""
     types = field_types(sources)
+    locations = field_locations(sources)
+
+    def extract(path: str) -> str:
+        return f"json_extract_string(attrs, {sql_literal(json_path(path))})"
 
     def resolve(path: tuple[str, ...]) -> str | None:
         name = ".".join(path)
@@ -47,8 +59,15 @@ def field_resolver(sources: list[SourceConfig]) -> FieldResolver:
         kind = types.get(name)
         if kind is None:
             return None
-        text = f"json_extract_string(attrs, {sql_literal(json_path(name))})"
-        return text if kind == "string" else f"TRY_CAST({text} AS {_CASTS[kind]})"
+        where = locations[name]
+        if len(set(where.values())) == 1:
+            text = extract(next(iter(where.values())))
+        else:  # the same name lives at different paths in different sources
+            cases = " ".join(
+                f"WHEN {sql_literal(src)} THEN {extract(p)}" for src, p in where.items()
+            )
+            text = f"CASE source {cases} END"
+        return cast_sql(text, kind)
 
     return resolve
 
@@ -228,8 +247,11 @@ def compile_metric(spec: MetricSpec, sources: dict[str, SourceConfig]) -> Compil
             )
         sql = compiled(f"group_by[{index}]", dimension, "value")
         groups.append((column, f"CAST({sql} AS VARCHAR)"))
-    used = {name: kind for name, kind in field_types(chosen).items()}
-    fingerprint = f"{COMPILER_VERSION}|{spec.model_dump_json()}|{sorted(used.items())}"
+    locations = field_locations(chosen)
+    used = sorted(
+        (name, kind, sorted(locations[name].items())) for name, kind in field_types(chosen).items()
+    )
+    fingerprint = f"{COMPILER_VERSION}|{spec.model_dump_json()}|{used}"
     return CompiledMetric(
         spec=spec,
         filter_sql=" AND ".join(f"({c})" for c in conditions) or "true",

@@ -11,7 +11,7 @@ import pytest
 from loglens_pipeline.config.models import SourceConfig, TimestampSpec
 from loglens_pipeline.defs.project import Project
 from loglens_pipeline.ingest.lines import split_lines
-from loglens_pipeline.ingest.parsers import OUTPUT_COLUMNS, parse_sql
+from loglens_pipeline.ingest.parsers import OUTPUT_COLUMNS, json_path, parse_sql
 
 
 def parse(source: SourceConfig, *lines: str | bytes, crlf: bool = False) -> list[dict]:
@@ -305,7 +305,8 @@ def test_nginx_offsets_of_any_sign_are_converted_to_utc(nginx: SourceConfig) -> 
         datetime(2026, 11, 25, 18, 30, 0),
         datetime(2025, 12, 31, 23, 30, 0),
     ]
-    assert [json.loads(row["attrs"])["body_bytes_sent"] for row in rows] == ["-", "-", "-"]
+    # `-` is no byte count: NULL, so a typed int field never fails to cast on it.
+    assert [json.loads(row["attrs"])["body_bytes_sent"] for row in rows] == [None, None, None]
 
 
 def test_line_not_matching_the_nginx_layout_is_quarantined_with_its_text(
@@ -419,3 +420,36 @@ def test_custom_regex_is_searched_anywhere_in_the_line_unless_anchored() -> None
         (datetime(2026, 11, 25, 13, 0, 0), "done", None),
         (None, None, "no_match"),
     ]
+
+
+# --- typed fields checked at ingest ---------------------------------------------------------
+
+
+def test_json_path_quotes_each_key_and_keeps_ready_json_paths() -> None:
+    assert json_path("http.status") == '$."http"."status"'
+    assert json_path('we"ird') == '$."we\\"ird"'
+    assert json_path('$."http.method"') == '$."http.method"'
+
+
+def test_quarantine_setting_changes_nothing_for_lines_whose_fields_cast(app: SourceConfig) -> None:
+    strict = SourceConfig(**{**app.model_dump(exclude_none=True), "on_cast_error": "quarantine"})
+    lines = [
+        '{"ts":"2026-11-25T13:00:00Z","level":"info","status":200,"latency_ms":"12.5","msg":"a"}',
+        '{"ts":"2026-11-25T13:00:00Z","status":"502","http":{"method":"POST"}}',
+        '{"ts":"2026-11-25T13:00:00Z","latency_ms":null}',
+        "not json",
+    ]
+    assert parse(strict, *lines) == parse(app, *lines)
+    assert [r["reason"] for r in parse(strict, '{"ts":"2026-11-25T13:00:00Z","status":"5xx"}')] == [
+        "bad_field:status"
+    ]
+
+
+def test_shipped_sources_keep_cast_errors_by_default(
+    app: SourceConfig, nginx: SourceConfig
+) -> None:
+    assert (app.on_cast_error, nginx.on_cast_error) == ("keep", "keep")
+    [row] = parse(app, '{"ts":"2026-11-25T13:00:00Z","status":"abc","latency_ms":"fast"}')
+    assert row["reason"] is None
+    assert json.loads(row["attrs"])["status"] == "abc"
+    assert app.field_paths() == {name: name for name in app.field_types()}
