@@ -150,3 +150,16 @@ def test_the_alert_sensor_sends_one_grouped_message_and_records_it(incident, ins
     assert len(received) == before
     with dg.build_sensor_context(instance=instance, definitions=defs, cursor=tick.cursor) as ctx:
         assert sensor.evaluate_tick(ctx).run_requests == []
+
+
+def test_the_materialization_shows_a_chart_of_the_day(incident):
+    *_, result = incident
+    [event] = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(["anomalies", "error_rate"])
+    ][-1:]
+    metadata = event.materialization.metadata
+    assert metadata["chart"].value.startswith("![error_rate service=")
+    assert "data:image/png;base64,iVBOR" in metadata["chart"].value  # a PNG
+    assert metadata["anomalies"].value >= 2

@@ -1,11 +1,12 @@
 """One anomaly asset per metric: every bucket of its hours scored, and a check that warns."""
 
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from loglens_pipeline.anomaly.chart import chart_markdown
 from loglens_pipeline.anomaly.frames import anomaly_columns, score_metric_range
 from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.metrics.assets import IO_MANAGER_KEY, late_data_condition, metric_key
@@ -26,6 +27,29 @@ def _worst(frame: pd.DataFrame, groups: list[str], limit: int = 10) -> pd.DataFr
     order = flagged["score"].abs().sort_values(ascending=False).index
     columns = ["bucket_start", *groups, "value", "expected", "score"]
     return flagged.loc[order, columns].head(limit)
+
+
+def _last_day_chart(conn, metric: CompiledMetric, frame: pd.DataFrame, end) -> str:
+    """The day up to `end` of the series with the strongest anomaly (or the first series)."""
+    if frame.empty:
+        return "_no points to chart_"
+    groups = metric.group_columns
+    row = frame.loc[frame["score"].abs().fillna(-1).idxmax()]
+    series = frame
+    label = metric.spec.name
+    where, params = "bucket_start >= ? AND hour < ?", [end - timedelta(days=1), end]
+    for group in groups:
+        series = series[series[group] == row[group]]
+        label += f" {group}={row[group]}"
+        where += f' AND "{group}" IS NOT DISTINCT FROM ?'
+        params.append(row[group])
+    earlier = conn.execute(
+        f'SELECT bucket_start, value, expected, lower, upper, is_anomaly FROM anomalies."{metric.spec.name}" '
+        f"WHERE {where} AND bucket_start < ?",
+        [*params, series["bucket_start"].min()],
+    ).df()
+    points = pd.concat([earlier, series[earlier.columns]], ignore_index=True)
+    return chart_markdown(points, f"{label} (UTC)")
 
 
 def build_anomaly_asset(
@@ -84,6 +108,7 @@ def build_anomaly_asset(
             if ensure_table(conn, "anomalies", spec.name, columns):
                 context.log.warning(f"anomalies.{spec.name} had other columns: rebuilt")
             frame = score_metric_range(conn, metric, start, end)
+            chart = _last_day_chart(conn, metric, frame, end)
         worst = _worst(frame, metric.group_columns)
         flagged = int(frame["is_anomaly"].fillna(False).astype(bool).sum()) if len(frame) else 0
         preview = worst.to_markdown(index=False, floatfmt=".4g") if len(worst) else "_none_"
@@ -98,6 +123,7 @@ def build_anomaly_asset(
                     else 0
                 ),
                 "worst_points": dg.MetadataValue.md(preview),
+                "chart": dg.MetadataValue.md(chart),
             },
         )
         yield dg.AssetCheckResult(

@@ -1,0 +1,70 @@
+"""A small chart of one scored series: value, expected band, anomalies marked.
+
+Rendered to PNG with matplotlib and embedded in Markdown, which the Dagster UI shows in an
+asset's materialization metadata.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to memory only
+import matplotlib.pyplot as plt
+import pandas as pd
+
+
+def chart_png(points: pd.DataFrame, title: str) -> bytes:
+    """PNG of `points` (bucket_start, value, expected, lower, upper, is_anomaly)."""
+    points = points.sort_values("bucket_start")
+    figure, axis = plt.subplots(figsize=(8, 2.6), dpi=80)
+    try:
+        axis.fill_between(
+            points["bucket_start"],
+            points["lower"],
+            points["upper"],
+            color="#9ecae1",
+            alpha=0.5,
+            linewidth=0,
+            label="expected band",
+        )
+        axis.plot(
+            points["bucket_start"],
+            points["expected"],
+            color="#3182bd",
+            linewidth=0.8,
+            linestyle="--",
+            label="expected",
+        )
+        axis.plot(
+            points["bucket_start"], points["value"], color="#252525", linewidth=1.1, label="value"
+        )
+        flagged = points[points["is_anomaly"].fillna(False).astype(bool)]
+        axis.scatter(
+            flagged["bucket_start"],
+            flagged["value"],
+            color="#de2d26",
+            s=18,
+            zorder=3,
+            label="anomaly",
+        )
+        axis.set_title(title, fontsize=9)
+        axis.tick_params(labelsize=7)
+        axis.legend(fontsize=6, loc="upper left", ncols=4, frameon=False)
+        axis.grid(alpha=0.3)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        return buffer.getvalue()
+    finally:
+        plt.close(figure)
+
+
+def chart_markdown(points: pd.DataFrame, title: str) -> str:
+    """The chart as a Markdown image with a data URI."""
+    if points.empty:
+        return "_no points to chart_"
+    encoded = base64.b64encode(chart_png(points, title)).decode()
+    return f"![{title}](data:image/png;base64,{encoded})"
