@@ -16,6 +16,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -82,27 +83,35 @@ def tail_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def read_span(path: Path, start: int, end: int) -> bytes:
-    """Bytes `[start, end)` of the (decompressed) content; shorter if the file is shorter."""
-    with open_log(path) as handle:
-        handle.seek(start)
-        return handle.read(end - start)
+def read_span(handle: BinaryIO, start: int, end: int) -> bytes:
+    """Bytes `[start, end)` of the open (decompressed) content; shorter if the file is."""
+    handle.seek(start)
+    return handle.read(end - start)
+
+
+# A compressed file still being written reads as truncated or corrupt: skip it until complete.
+READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, ValueError)
+
+
+def state_of(handle: BinaryIO, path: Path, source: str) -> FileState | None:
+    """Identity of the file behind an open handle (the same file the caller goes on reading)."""
+    st = os.fstat(handle.fileno())
+    handle.seek(0)
+    head = handle.read(FINGERPRINT_BYTES)
+    file_fingerprint = fingerprint(head, source)
+    if file_fingerprint is None:
+        return None
+    compressed = is_compressed(path)
+    size = None if compressed else st.st_size
+    return FileState(
+        path, file_fingerprint, size, st.st_dev, st.st_ino, st.st_mtime_ns, compressed, st.st_size
+    )
 
 
 def stat_file(path: Path, source: str) -> FileState | None:
     """Stat and fingerprint a file; None if it vanished, is unreadable or has no first line yet."""
     try:
-        st = path.stat()
         with open_log(path) as handle:
-            head = handle.read(FINGERPRINT_BYTES)
-        compressed = is_compressed(path)
-        size = None if compressed else st.st_size
-    except (OSError, EOFError, gzip.BadGzipFile, ValueError):
-        # Vanished, a directory, unreadable, or a compressed file still being written.
+            return state_of(handle, path, source)
+    except READ_ERRORS:
         return None
-    file_fingerprint = fingerprint(head, source)
-    if file_fingerprint is None:
-        return None
-    return FileState(
-        path, file_fingerprint, size, st.st_dev, st.st_ino, st.st_mtime_ns, compressed, st.st_size
-    )

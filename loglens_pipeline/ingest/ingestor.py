@@ -11,11 +11,19 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import BinaryIO
 
 import duckdb
 
 from loglens_pipeline.config.models import IngestConfig, SourceConfig
-from loglens_pipeline.ingest.identity import FileState, read_span, tail_hash
+from loglens_pipeline.ingest.identity import (
+    READ_ERRORS,
+    FileState,
+    open_log,
+    read_span,
+    state_of,
+    tail_hash,
+)
 from loglens_pipeline.ingest.lines import LineBatch, read_batches
 from loglens_pipeline.ingest.parsers import parse_sql
 
@@ -72,6 +80,7 @@ class Resolution:
     generation: int
     start: int
     status: str  # new | continues | rewritten
+    tail: bytes = b""  # the bytes just before `start`, still expected there while reading
 
 
 def committed_offset(conn: duckdb.DuckDBPyConnection, file_id: str) -> int | None:
@@ -82,7 +91,7 @@ def committed_offset(conn: duckdb.DuckDBPyConnection, file_id: str) -> int | Non
     return int(rows[0][0]) if rows else None
 
 
-def resolve_file(conn: duckdb.DuckDBPyConnection, state: FileState) -> Resolution:
+def resolve_file(conn: duckdb.DuckDBPyConnection, state: FileState, handle: BinaryIO) -> Resolution:
     """Match a file on disk to what the warehouse already committed of its fingerprint.
 
     A known generation continues when the bytes just before its committed offset are still in
@@ -99,8 +108,9 @@ def resolve_file(conn: duckdb.DuckDBPyConnection, state: FileState) -> Resolutio
     for file_id, generation, committed, expected_tail, tail_len in rows:
         if state.size is not None and state.size < committed:
             continue
-        if tail_hash(read_span(state.path, committed - tail_len, committed)) == expected_tail:
-            return Resolution(file_id, generation, committed, "continues")
+        tail = read_span(handle, committed - tail_len, committed)
+        if tail_hash(tail) == expected_tail:
+            return Resolution(file_id, generation, committed, "continues", tail)
     if not rows:
         return Resolution(state.fingerprint, 0, 0, "new")
     generation = max(row[1] for row in rows) + 1
@@ -203,33 +213,56 @@ def ingest_file(
     last line is read once the file has been idle for `flush_partial_after_seconds`.
     `after_commit` is called after each committed chunk (progress reporting, fault injection).
     """
-    identity = resolve_file(conn, state)
-    start = identity.start
-    result = FileResult(
-        source.name, identity.file_id, str(state.path), start, start, status=identity.status
-    )
-    if state.size is not None and state.size <= start:
-        return result
-    flush = state.compressed or is_idle(state, settings, ingested_at)
-    parse = parse_sql(source)
-    for batch in read_batches(
-        state.path,
-        start,
-        chunk_bytes=settings.chunk_bytes,
-        max_line_bytes=settings.max_line_bytes,
-        flush_tail=flush,
-    ):
-        events, quarantined, hours = _commit_batch(
-            conn, source, state, identity, batch, parse, ingested_at
+    # One handle for identity and reading: a rename or rotation between the sensor's look and
+    # this read cannot make us read one file's bytes under another file's identity.
+    try:
+        handle = open_log(state.path)
+    except READ_ERRORS:
+        return FileResult(source.name, state.file_id, str(state.path), 0, 0, status="vanished")
+    with handle:
+        try:
+            current = state_of(handle, state.path, source.name)
+        except READ_ERRORS:
+            current = None
+        if current is None:
+            return FileResult(
+                source.name, state.file_id, str(state.path), 0, 0, status="unreadable"
+            )
+        identity = resolve_file(conn, current, handle)
+        start = identity.start
+        result = FileResult(
+            source.name, identity.file_id, str(state.path), start, start, status=identity.status
         )
-        result.end_offset = batch.end_offset
-        result.lines += batch.lines
-        result.events += events
-        result.quarantined += quarantined
-        result.chunks += 1
-        result.hours |= hours
-        if after_commit is not None:
-            after_commit(result)
+        if current.size is not None and current.size <= start:
+            return result
+        flush = current.compressed or is_idle(current, settings, ingested_at)
+        parse = parse_sql(source)
+        batches = read_batches(
+            handle,
+            start,
+            chunk_bytes=settings.chunk_bytes,
+            max_line_bytes=settings.max_line_bytes,
+            flush_tail=flush,
+            # Compressed files never change; plain ones are checked before every chunk.
+            expected_tail=None if current.compressed else identity.tail,
+        )
+        try:
+            for batch in batches:
+                events, quarantined, hours = _commit_batch(
+                    conn, source, current, identity, batch, parse, ingested_at
+                )
+                result.end_offset = batch.end_offset
+                result.lines += batch.lines
+                result.events += events
+                result.quarantined += quarantined
+                result.chunks += 1
+                result.hours |= hours
+                if after_commit is not None:
+                    after_commit(result)
+        except READ_ERRORS:
+            if not current.compressed:
+                raise
+            result.status = "incomplete"  # a compressed file still being written: next run
     conn.execute("DROP TABLE IF EXISTS parsed")
     return result
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -166,43 +167,66 @@ def _skip_long_line(handle, start: int, first: bytes, end_limit: int | None) -> 
 
 
 def read_batches(
-    path: Path,
+    source: Path | BinaryIO,
     start: int,
     *,
     chunk_bytes: int,
     max_line_bytes: int,
     end_limit: int | None = None,
     flush_tail: bool = False,
+    expected_tail: bytes | None = None,
 ) -> Iterator[LineBatch]:
     """Yield batches of complete lines from `start`, each at most `chunk_bytes` long.
 
+    `source` is a path or an open handle (from `identity.open_log`: decompressed for `.gz`).
     Reads stop at `end_limit` when given (bytes written after it wait for a later run) and
     never include a line whose newline has not been written yet, unless `flush_tail`: then a
     final unterminated line is read as a line (a compressed file, or one idle long enough).
-    Compressed files are decompressed as a stream.
+    With `expected_tail` (the bytes just before `start`), reading stops as soon as those bytes
+    are no longer in place: the file was truncated or replaced while it was being read.
     """
-    with open_log(path) as handle:
-        offset = start
-        while end_limit is None or offset < end_limit:
-            handle.seek(offset)
-            want = chunk_bytes if end_limit is None else min(chunk_bytes, end_limit - offset)
-            data = handle.read(want)
-            if not data:
+    if isinstance(source, Path):
+        with open_log(source) as handle:
+            yield from read_batches(
+                handle,
+                start,
+                chunk_bytes=chunk_bytes,
+                max_line_bytes=max_line_bytes,
+                end_limit=end_limit,
+                flush_tail=flush_tail,
+                expected_tail=expected_tail,
+            )
+        return
+    handle = source
+    offset = start
+    tail = expected_tail
+    while end_limit is None or offset < end_limit:
+        if tail:
+            handle.seek(offset - len(tail))
+            if handle.read(len(tail)) != tail:
                 return
-            last_newline = data.rfind(b"\n")
-            if last_newline < 0:
-                if len(data) < chunk_bytes:
-                    if flush_tail and len(data) < want:  # at the end of the file
-                        table = split_lines(data + b"\n", offset, max_line_bytes)
-                        yield LineBatch(offset, offset + len(data), table, data[-TAIL_BYTES:])
-                    return  # otherwise a partial last line waits for its newline
-                skipped = _skip_long_line(handle, offset, data, end_limit)
-                if skipped is None:
-                    return
-                yield skipped
-                offset = skipped.end_offset
-                continue
-            data = data[: last_newline + 1]
-            table = split_lines(data, offset, max_line_bytes)
-            yield LineBatch(offset, offset + len(data), table, data[-TAIL_BYTES:])
-            offset += len(data)
+        handle.seek(offset)
+        want = chunk_bytes if end_limit is None else min(chunk_bytes, end_limit - offset)
+        data = handle.read(want)
+        if not data:
+            return
+        last_newline = data.rfind(b"\n")
+        if last_newline < 0:
+            if len(data) < chunk_bytes:
+                if flush_tail and len(data) < want:  # at the end of the file
+                    table = split_lines(data + b"\n", offset, max_line_bytes)
+                    yield LineBatch(offset, offset + len(data), table, data[-TAIL_BYTES:])
+                return  # otherwise a partial last line waits for its newline
+            skipped = _skip_long_line(handle, offset, data, end_limit)
+            if skipped is None:
+                return
+            yield skipped
+            offset = skipped.end_offset
+            tail = skipped.tail if expected_tail is not None else None
+            continue
+        data = data[: last_newline + 1]
+        table = split_lines(data, offset, max_line_bytes)
+        batch = LineBatch(offset, offset + len(data), table, data[-TAIL_BYTES:])
+        yield batch
+        offset += len(data)
+        tail = batch.tail if expected_tail is not None else None

@@ -6,7 +6,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 import shutil
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -282,3 +285,46 @@ def test_any_sequence_of_file_operations_ingests_every_line_exactly_once(tmp_pat
     ingest(project)
     ingest(project)
     assert_exactly_once(project, w)
+
+
+@pytest.mark.slow
+def test_rotating_truncating_and_appending_while_ingestion_runs(rot):
+    """A writer thread appends, rotates, copytruncates and compresses while ingestion loops."""
+    folder = rot.logs_dir / "rot"
+    w = Writer(folder)
+    w.append()
+    rng = random.Random(7)
+
+    def write() -> None:
+        rotated = 0
+        for step in range(400):
+            w.append(count=rng.randint(1, 40))
+            if step % 60 == 59:
+                rotated += 1
+                live = folder / "app.log"
+                kind = rng.choice(["rotate", "copytruncate", "gzip"])
+                if kind == "rotate":
+                    os.rename(live, folder / f"app.log.{rotated}")
+                elif kind == "copytruncate":
+                    shutil.copyfile(live, folder / f"app.log.{rotated}")
+                    with live.open("r+b") as handle:
+                        handle.truncate(0)
+                else:  # compressed under a name outside the glob, then renamed in
+                    staging = folder.parent / f"staging-{rotated}.gz"
+                    with live.open("rb") as src, gzip.open(staging, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                    live.unlink()
+                    os.rename(staging, folder / f"app.log.{rotated}.gz")
+                w.append()
+            time.sleep(0.01)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    runs = 0
+    while writer.is_alive():
+        ingest(rot)
+        runs += 1
+    writer.join()
+    ingest(rot)
+    assert runs >= 3, "ingestion must have run while the files were changing"
+    assert_exactly_once(rot, w)
