@@ -95,6 +95,25 @@ def _field_entry(value: object) -> object:
 FieldEntry = Annotated[FieldType | FieldSpec, BeforeValidator(_field_entry)]
 
 
+class MultilineSpec(StrictModel):
+    """Events that span lines (stack traces): a line matching `start` begins a new event."""
+
+    start: str = Field(description="regex a first line matches, e.g. ^\\d{4}-\\d\\d-\\d\\d")
+    max_lines: int = Field(default=200, ge=2, le=100_000)
+    timeout_seconds: int = Field(
+        default=5, ge=0, description="an event at the end of an idle file is complete after this"
+    )
+
+    @field_validator("start")
+    @classmethod
+    def _valid_regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regex: {exc}") from None
+        return value
+
+
 class SourceConfig(StrictModel):
     """One kind of log: the files it covers and how their lines become events."""
 
@@ -111,6 +130,7 @@ class SourceConfig(StrictModel):
         default_factory=dict,
         description="typed fields: `name: type`, or `name: {path: ..., type: ...}` to rename",
     )
+    multiline: MultilineSpec | None = None
     on_cast_error: Literal["keep", "quarantine"] = Field(
         default="keep",
         description=(

@@ -8,14 +8,15 @@ old offset and a re-run reads the same bytes again: no line is lost or counted t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import BinaryIO
 
 import duckdb
 
-from loglens_pipeline.config.models import IngestConfig, SourceConfig
+from loglens_pipeline.config.models import IngestConfig, MultilineSpec, SourceConfig
 from loglens_pipeline.ingest.identity import (
     READ_ERRORS,
     FileState,
@@ -25,7 +26,7 @@ from loglens_pipeline.ingest.identity import (
     tail_hash,
 )
 from loglens_pipeline.ingest.lines import LineBatch, read_batches
-from loglens_pipeline.ingest.parsers import parse_sql
+from loglens_pipeline.ingest.parsers import parse_sql, sql_literal
 
 
 class OffsetConflictError(RuntimeError):
@@ -117,6 +118,76 @@ def resolve_file(conn: duckdb.DuckDBPyConnection, state: FileState, handle: Bina
     return Resolution(f"{state.fingerprint}.{generation}", generation, 0, "rewritten")
 
 
+def _group_sql(spec: MultilineSpec) -> str:
+    """Lines of `raw_batch` -> one row per event: first line, continuation lines, line count.
+
+    A line matching `spec.start` (or a line that is not text) begins an event; at most
+    `max_lines` lines form one event, the overflow is quarantined as `multiline_overflow`.
+    """
+    return f"""
+        WITH numbered AS (
+            SELECT *, sum(CASE WHEN pre_reason IS NOT NULL
+                                    OR regexp_matches(line, {sql_literal(spec.start)})
+                               THEN 1 ELSE 0 END)
+                      OVER (ORDER BY byte_offset ROWS UNBOUNDED PRECEDING) AS grp
+            FROM raw_batch
+        ), parts AS (
+            SELECT *, (row_number() OVER (PARTITION BY grp ORDER BY byte_offset) - 1)
+                      // {spec.max_lines} AS part
+            FROM numbered
+        ), ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY grp, part ORDER BY byte_offset) AS rn
+            FROM parts
+        )
+        SELECT min(byte_offset) AS byte_offset,
+               CASE WHEN part = 0 THEN arg_min(line, byte_offset) END AS line,
+               CASE WHEN part > 0 THEN 'multiline_overflow'
+                    ELSE arg_min(pre_reason, byte_offset) END AS pre_reason,
+               CASE WHEN part > 0
+                    THEN string_agg(coalesce(line, raw_line), chr(10) ORDER BY byte_offset)
+                    ELSE arg_min(raw_line, byte_offset) END AS raw_line,
+               arg_min(raw_bytes, byte_offset) AS raw_bytes,
+               string_agg(coalesce(line, raw_line), chr(10) ORDER BY byte_offset)
+                   FILTER (WHERE rn > 1) AS continuation,
+               count(*) AS line_count
+        FROM ranked GROUP BY grp, part"""
+
+
+def _parse_batch(
+    conn: duckdb.DuckDBPyConnection, batch: LineBatch, parse: str, multiline: MultilineSpec | None
+) -> None:
+    """Parse once into the temporary table `parsed`, which is then routed to the tables."""
+    if multiline is None:
+        conn.register("batch", batch.table)
+        try:
+            conn.execute(
+                f"CREATE OR REPLACE TEMP TABLE parsed AS SELECT *, 1 AS line_count FROM ({parse})"
+            )
+        finally:
+            conn.unregister("batch")
+        return
+    conn.register("raw_batch", batch.table)
+    try:
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE grouped AS {_group_sql(multiline)}")
+    finally:
+        conn.unregister("raw_batch")
+    # The parser reads the first line of each event; the continuation joins its message.
+    conn.execute("CREATE OR REPLACE TEMP VIEW batch AS SELECT * FROM grouped")
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE parsed AS
+            SELECT p.* REPLACE (
+                       CASE WHEN g.continuation IS NULL OR p.reason IS NOT NULL THEN p.message
+                            ELSE concat_ws(chr(10), p.message, g.continuation) END AS message,
+                       CASE WHEN p.reason IS NOT NULL AND g.continuation IS NOT NULL
+                            AND p.reason <> 'multiline_overflow'
+                            THEN concat_ws(chr(10), p.raw_line, g.continuation)
+                            ELSE p.raw_line END AS raw_line),
+                   g.line_count
+            FROM ({parse}) p JOIN grouped g USING (byte_offset)"""
+    )
+    conn.execute("DROP VIEW batch")
+
+
 def _commit_batch(
     conn: duckdb.DuckDBPyConnection,
     source: SourceConfig,
@@ -126,12 +197,7 @@ def _commit_batch(
     parse: str,
     ingested_at: datetime,
 ) -> tuple[int, int, set]:
-    conn.register("batch", batch.table)
-    try:
-        # Parse once into a temporary table, then route rows to events or quarantine.
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE parsed AS {parse}")
-    finally:
-        conn.unregister("batch")
+    _parse_batch(conn, batch, parse, source.multiline)
     path = str(state.path)
     conn.execute("BEGIN TRANSACTION")
     try:
@@ -139,13 +205,14 @@ def _commit_batch(
             raise OffsetConflictError(f"offset of {path} moved during ingestion")
         events = conn.execute(
             """INSERT INTO raw.events
-               SELECT event_time, ?, ?, service, host, level, message, attrs, ?, ?, byte_offset, ?
+               SELECT event_time, ?, ?, service, host, level, message, attrs, ?, ?, byte_offset, ?,
+                      line_count
                FROM parsed WHERE reason IS NULL""",
             [source.name, source.tenant, identity.file_id, path, ingested_at],
         ).fetchall()[0][0]
         quarantined = conn.execute(
             """INSERT INTO raw.quarantine
-               SELECT ?, ?, ?, byte_offset, reason, raw_line, raw_bytes, ?
+               SELECT ?, ?, ?, byte_offset, reason, raw_line, raw_bytes, ?, line_count
                FROM parsed WHERE reason IS NOT NULL""",
             [source.name, identity.file_id, path, ingested_at],
         ).fetchall()[0][0]
@@ -190,12 +257,60 @@ def _commit_batch(
     return events, quarantined, hours
 
 
-def is_idle(state: FileState, settings: IngestConfig, now: datetime) -> bool:
-    """Whether a plain file stopped growing long enough to read its unterminated last line."""
-    if settings.flush_partial_after_seconds is None:
+def is_idle(
+    state: FileState, settings: IngestConfig, now: datetime, seconds: int | None = None
+) -> bool:
+    """Whether a file stopped growing long enough (default: to read an unterminated last line)."""
+    limit = settings.flush_partial_after_seconds if seconds is None else seconds
+    if limit is None:
         return False
     modified = datetime.fromtimestamp(state.mtime_ns / 1e9, UTC).replace(tzinfo=None)
-    return (now - modified).total_seconds() >= settings.flush_partial_after_seconds
+    return (now - modified).total_seconds() >= limit
+
+
+def _event_batches(
+    conn: duckdb.DuckDBPyConnection,
+    handle: BinaryIO,
+    reader,
+    start: int,
+    tail: bytes | None,
+    spec: MultilineSpec,
+    complete_at_end: bool,
+) -> Iterator[LineBatch]:
+    """Batches cut at event starts, so a multiline event is never split across two commits.
+
+    The last event of a batch may continue in the next bytes: it is left for the next batch,
+    or, at the end of the file, until the file has been idle for `spec.timeout_seconds`.
+    """
+    offset = start
+    while (batch := next(iter(reader(offset, expected_tail=tail)), None)) is not None:
+        handle.seek(batch.end_offset)
+        at_end = handle.read(1) == b""
+        conn.register("raw_batch", batch.table)
+        try:
+            starts = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT byte_offset FROM raw_batch WHERE byte_offset > ? AND "
+                    "(pre_reason IS NOT NULL OR regexp_matches(line, ?))",
+                    [batch.start_offset, spec.start],
+                ).fetchall()
+            ]
+        finally:
+            conn.unregister("raw_batch")
+        if at_end and complete_at_end:
+            cut = batch.end_offset
+        elif starts:
+            cut = max(starts)
+        elif not at_end or batch.data is None:
+            cut = batch.end_offset  # one event fills the whole chunk: it cannot wait longer
+        else:
+            return  # the file's last event may still grow
+        if cut < batch.end_offset:
+            batch = batch.cut(cut)
+        yield batch
+        offset = batch.end_offset
+        tail = batch.tail if tail is not None else None
 
 
 def ingest_file(
@@ -237,15 +352,22 @@ def ingest_file(
             return result
         flush = current.compressed or is_idle(current, settings, ingested_at)
         parse = parse_sql(source)
-        batches = read_batches(
+        reader = partial(
+            read_batches,
             handle,
-            start,
             chunk_bytes=settings.chunk_bytes,
             max_line_bytes=settings.max_line_bytes,
             flush_tail=flush,
-            # Compressed files never change; plain ones are checked before every chunk.
-            expected_tail=None if current.compressed else identity.tail,
         )
+        # Compressed files never change; plain ones are checked before every chunk.
+        tail = None if current.compressed else identity.tail
+        if source.multiline is None:
+            batches = reader(start, expected_tail=tail)
+        else:
+            done = current.compressed or is_idle(
+                current, settings, ingested_at, source.multiline.timeout_seconds
+            )
+            batches = _event_batches(conn, handle, reader, start, tail, source.multiline, done)
         try:
             for batch in batches:
                 events, quarantined, hours = _commit_batch(

@@ -37,6 +37,16 @@ class LineBatch:
     end_offset: int
     table: pa.Table
     tail: bytes
+    data: bytes | None = None  # the chunk's bytes (None for a skipped overlong line)
+
+    def cut(self, offset: int) -> LineBatch:
+        """The lines before `offset` (a line start inside this batch), as a batch of their own."""
+        # Rows are in file order, so the lines before `offset` are a prefix (a zero-copy slice).
+        count = int(np.searchsorted(self.table["byte_offset"].to_numpy(), offset))
+        kept = self.table.slice(0, count)
+        assert self.data is not None
+        data = self.data[: offset - self.start_offset]
+        return LineBatch(self.start_offset, offset, kept, data[-TAIL_BYTES:], data)
 
     @property
     def lines(self) -> int:
@@ -215,7 +225,7 @@ def read_batches(
             if len(data) < chunk_bytes:
                 if flush_tail and len(data) < want:  # at the end of the file
                     table = split_lines(data + b"\n", offset, max_line_bytes)
-                    yield LineBatch(offset, offset + len(data), table, data[-TAIL_BYTES:])
+                    yield LineBatch(offset, offset + len(data), table, data[-TAIL_BYTES:], data)
                 return  # otherwise a partial last line waits for its newline
             skipped = _skip_long_line(handle, offset, data, end_limit)
             if skipped is None:
@@ -226,7 +236,7 @@ def read_batches(
             continue
         data = data[: last_newline + 1]
         table = split_lines(data, offset, max_line_bytes)
-        batch = LineBatch(offset, offset + len(data), table, data[-TAIL_BYTES:])
+        batch = LineBatch(offset, offset + len(data), table, data[-TAIL_BYTES:], data)
         yield batch
         offset += len(data)
         tail = batch.tail if expected_tail is not None else None

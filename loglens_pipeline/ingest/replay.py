@@ -28,7 +28,7 @@ def replay_quarantine(
     """Move every quarantined line of `source` that the current parser accepts into events."""
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE replay_input AS
-            SELECT row_number() OVER () AS key, file_id, file_path, byte_offset, raw_line
+            SELECT row_number() OVER () AS key, file_id, file_path, byte_offset, raw_line, line_count
             FROM raw.quarantine
             WHERE source = ? AND reason NOT IN {NOT_REPLAYABLE} AND raw_line IS NOT NULL""",
         [source.name],
@@ -46,7 +46,7 @@ def replay_quarantine(
         moved = conn.execute(
             """INSERT INTO raw.events
                SELECT p.event_time, ?, ?, p.service, p.host, p.level, p.message, p.attrs,
-                      i.file_id, i.file_path, i.byte_offset, ?
+                      i.file_id, i.file_path, i.byte_offset, ?, i.line_count
                FROM replay_parsed p JOIN replay_input i ON i.key = p.byte_offset
                WHERE p.reason IS NULL""",
             [source.name, source.tenant, ingested_at],

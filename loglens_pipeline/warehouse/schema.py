@@ -24,7 +24,8 @@ RAW_TABLES = {
             file_id      VARCHAR   NOT NULL,  -- identity of the file (fingerprint of its start)
             file_path    VARCHAR   NOT NULL,  -- path when the line was read
             byte_offset  BIGINT    NOT NULL,  -- offset of the line's first byte in the file
-            ingested_at  TIMESTAMP NOT NULL
+            ingested_at  TIMESTAMP NOT NULL,
+            line_count   INTEGER   NOT NULL   -- physical lines (more than 1 for multiline events)
         )""",
     "quarantine": """
         CREATE TABLE IF NOT EXISTS raw.quarantine (
@@ -35,7 +36,8 @@ RAW_TABLES = {
             reason       VARCHAR   NOT NULL,  -- invalid_json, bad_timestamp, no_match, ...
             raw_line     VARCHAR,             -- the line (first KiB when too long; invalid UTF-8 replaced)
             raw_bytes    BLOB,                -- exact bytes when the line was not valid UTF-8
-            ingested_at  TIMESTAMP NOT NULL
+            ingested_at  TIMESTAMP NOT NULL,
+            line_count   INTEGER   NOT NULL
         )""",
     "file_offsets": """
         CREATE TABLE IF NOT EXISTS raw.file_offsets (

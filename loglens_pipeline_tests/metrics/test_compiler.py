@@ -192,7 +192,7 @@ def warehouse(tmp_path_factory) -> Warehouse:
     conn.execute(
         """INSERT INTO raw.events
            SELECT event_time, source, tenant, service, host, level, message, attrs,
-                  'file-1', 'app/x.jsonl', row_number() OVER (), TIMESTAMP '2026-03-02 14:00:00'
+                  'file-1', 'app/x.jsonl', row_number() OVER (), TIMESTAMP '2026-03-02 14:00:00', 1
            FROM synthetic"""
     )
     conn.unregister("synthetic")

@@ -50,7 +50,7 @@ def test_one_metric_over_sources_that_store_a_field_at_different_paths(tmp_path)
         ensure_raw_schema(conn)
         for i, (source, attrs) in enumerate(rows):
             conn.execute(
-                "INSERT INTO raw.events VALUES (?, ?, NULL, NULL, NULL, 'INFO', 'm', ?, 'f', 'p', ?, ?)",
+                "INSERT INTO raw.events VALUES (?, ?, NULL, NULL, NULL, 'INFO', 'm', ?, 'f', 'p', ?, ?, 1)",
                 [
                     datetime(2026, 11, 20, 10, i),
                     source,
