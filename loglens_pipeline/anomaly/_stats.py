@@ -10,27 +10,60 @@ import numpy as np
 
 MAD_TO_SIGMA = 1.4826  # 1 / Phi^-1(3/4): MAD of a normal distribution times this is its sigma
 MEANAD_TO_SIGMA = 1.2533  # sqrt(pi / 2): mean absolute deviation of a normal times this is sigma
+Q90_TO_SIGMA = 1 / 1.6449  # the 90th percentile of |x - mean| of a normal is 1.6449 sigma
 _CHUNK_CELLS = 2_000_000  # rows x window width per block, to bound memory (8 MB of int32)
 
 
 def window_mean_std(values: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     """Mean and sample standard deviation (ddof=1) of `values[lo[i]:hi[i]]` for every i.
 
-    Prefix sums of values centred on their median keep the variance numerically sound for
-    series far from zero. Windows of fewer than 2 points give NaN std (1 point: NaN std only).
+    Fast path: prefix sums of the values centred on their median. Running sums lose precision
+    when a huge value sits anywhere before a window (its square dominates the prefix), so
+    every window whose sum of squares is not well above the rounding bound of the prefix is
+    recomputed exactly, in two passes over its own values. NaN std below 2 points, NaN mean
+    for an empty window.
     """
-    count = (hi - lo).astype(np.float64)
-    centre = float(np.median(values)) if values.size else 0.0
+    n = lo.size
+    mean = np.full(n, np.nan)
+    std = np.full(n, np.nan)
+    counts = hi - lo
+    if n == 0 or values.size == 0 or int(counts.max()) == 0:
+        return mean, std
+    centre = float(np.median(values))
     shifted = values - centre
     s1 = np.concatenate([[0.0], np.cumsum(shifted)])
     s2 = np.concatenate([[0.0], np.cumsum(shifted * shifted)])
+    c = counts.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         total = s1[hi] - s1[lo]
-        mean = total / count
-        ss = (s2[hi] - s2[lo]) - total * mean
-        var = np.maximum(ss, 0.0) / (count - 1.0)
-    mean = np.where(count > 0, mean + centre, np.nan)
-    std = np.where(count > 1, np.sqrt(var), np.nan)
+        squares = (s2[hi] - s2[lo]) - total * total / c
+        rounding = 8 * np.finfo(np.float64).eps * (s2[hi] + np.abs(s1[hi]) * np.abs(total) / c)
+        mean = np.where(counts > 0, total / c + centre, np.nan)
+        std = np.where(counts > 1, np.sqrt(np.maximum(squares, 0.0) / (c - 1)), np.nan)
+    unsure = np.flatnonzero((counts > 1) & ~(squares > 1e7 * rounding))
+    if unsure.size:
+        mean[unsure], std[unsure] = _exact_mean_std(values, lo[unsure], counts[unsure])
+    return mean, std
+
+
+def _exact_mean_std(values: np.ndarray, lo: np.ndarray, counts: np.ndarray):
+    """Two-pass mean and sample std of windows gathered as matrix rows (counts >= 2)."""
+    mean = np.empty(lo.size)
+    std = np.empty(lo.size)
+    width_max = int(counts.max())
+    padded = np.concatenate([values, np.zeros(width_max)])
+    rows_per_chunk = max(1, _CHUNK_CELLS // width_max)
+    for start in range(0, lo.size, rows_per_chunk):
+        rows = np.arange(start, min(lo.size, start + rows_per_chunk))
+        c = counts[rows]
+        width = int(c.max())
+        outside = np.arange(width)[None, :] >= c[:, None]
+        windows = np.lib.stride_tricks.sliding_window_view(padded, width)[lo[rows]]
+        windows = np.where(outside, 0.0, windows)
+        row_mean = windows.sum(axis=1) / c
+        deviation = np.where(outside, 0.0, windows - row_mean[:, None])
+        mean[rows] = row_mean
+        std[rows] = np.sqrt(np.einsum("ij,ij->i", deviation, deviation) / (c - 1))
     return mean, std
 
 
@@ -115,10 +148,21 @@ def _kth_distance(at, counts: np.ndarray, centre: np.ndarray, k: np.ndarray) -> 
 
 def nan_median(array: np.ndarray, axis: int) -> np.ndarray:
     """Median over `axis` ignoring NaN (NaN where a slice has no value), by one sort."""
+    return nan_quantiles(array, axis, (0.5,))[0]
+
+
+def nan_quantiles(array: np.ndarray, axis: int, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """Quantiles over `axis` ignoring NaN, numpy's default (linear) method, from one sort."""
     moved = np.moveaxis(array, axis, -1)
     ordered = np.sort(moved, axis=-1)  # NaN sort last
     count = np.sum(~np.isnan(moved), axis=-1)
-    safe = np.maximum(count, 1)
-    low = np.take_along_axis(ordered, ((safe - 1) // 2)[..., None], axis=-1)[..., 0]
-    high = np.take_along_axis(ordered, (safe // 2)[..., None], axis=-1)[..., 0]
-    return np.where(count > 0, 0.5 * (low + high), np.nan)
+    out = []
+    for q in qs:
+        position = q * (np.maximum(count, 1) - 1)
+        below = np.floor(position).astype(np.int64)
+        above = np.ceil(position).astype(np.int64)
+        low = np.take_along_axis(ordered, below[..., None], axis=-1)[..., 0]
+        high = np.take_along_axis(ordered, above[..., None], axis=-1)[..., 0]
+        value = low + (high - low) * (position - below)
+        out.append(np.where(count > 0, value, np.nan))
+    return out

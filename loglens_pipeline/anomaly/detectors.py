@@ -19,7 +19,9 @@ import numpy as np
 from loglens_pipeline.anomaly._stats import (
     MAD_TO_SIGMA,
     MEANAD_TO_SIGMA,
+    Q90_TO_SIGMA,
     nan_median,
+    nan_quantiles,
     window_mean_std,
     window_median_mad,
 )
@@ -105,78 +107,81 @@ class RobustDetector(Detector):
 
 
 class SeasonalDetector(Detector):
-    """Same time of day in earlier days, and of the week once a week is available.
+    """Same time of day on earlier days, and of the week once three weeks are available.
 
-    With P one day, K the number of whole days the baseline holds (at most `max_days`), H the
-    `neighbourhood` and h the `smooth` half-width in steps, for a target at grid cell t:
+    Cells are the points at exact multiples of `step` from the target (other points only feed
+    the fallback). With P one day in cells, K the number of whole days the baseline holds (at
+    most `max_days`), H the `neighbourhood` and h the `smooth` half-width, for a target cell t:
 
-    * profile  S(g) = median of x(g - k*P) over k = 1..K, then a centred mean over +-h cells
-      (a local linear fit of the time-of-day shape);
-    * weekday  W(t) = median over the J previous same weekdays (lags j*7*P the baseline can
-      hold, at most `max_weeks`) and offsets o in [-H, H] of x(t - 7jP + o) - S(t + o): how
-      this weekday departed from the profile around this time of day;
-    * level: the median departure of the last cells from the prediction. Without a weekday
-      term, over the last `fast_level` (weekends and lasting changes are absorbed within about
-      half of it, so they do not alarm for long, but neither do slow drifts); with one, over
-      the last `slow_level` (weekends are in W already, so a drift over a few hours alarms);
-    * expected = S(t) + W(t) + level.
+    * profile  M(g) = median of x(g - kP), k = 1..K; S = M averaged over g-h..g+h (a local
+      linear smoother of the time-of-day shape);
+    * weekday  W(t) = median over j = 1..J (J same weekdays the baseline holds, at most
+      `max_weeks`, used only when at least `min_seasons` of them have data) and o in [-H, H]
+      of x(t - 7jP + o) - S(t + o): how this weekday sat against the current profile;
+    * level: median of x - prediction over the cells just before t. Without W it is the fast
+      level (last `fast_level`) of x - M: a weekend or a lasting change is absorbed within
+      about half of it, so it alarms briefly, but a slow drift is absorbed as well. With W it
+      is the slow level (last `slow_level`, at most `max_slow_cells` cells read) of
+      x - (S + W): the weekday pattern is already in W, and an incident of a few hours barely
+      moves a 24-hour median, so a drift keeps alarming and nothing lingers after it;
+    * expected = S(t) + level without W, S(t) + W(t) + slow level with W.
 
-    Spread: the predictor without weekday term is back-tested on each earlier day k (profile
-    from the other K-1 days, fast level from that day's own cells) at offsets -H..+H around
-    t - k*P; spread = 1.4826 x the median absolute error of those predictions, so it includes
-    the noise of the profile and of the level, with no distributional correction.
+    Spread: the fast predictor is back-tested on each earlier day k at offsets -H..+H around
+    t - kP (profile from the other K-1 days, fast level from that day's own cells), and
+    spread = max(1.4826 x median |error|, 90th percentile of |error| / 1.6449): the MAD
+    equivalent, widened when the errors have heavier tails than a normal distribution (counts
+    near zero, skewed latencies). 1.2533 x mean |error| if both are 0.
 
-    Everything reaches back at most K*P + H + fast level (and 7*J*P + H + slow level) cells,
-    within the baseline. Targets with fewer than `min_seasons` earlier days with data near that
-    time of day (or off the step grid, or with too short a baseline) fall back to `robust`, and
-    say so in `detector`.
+    Reads reach back at most max(K*P + H + fast + h, 7*J*P + H + slow + h) cells, within the
+    baseline. Targets with fewer than `min_seasons` earlier days with data within h cells of
+    that time of day, fewer than `min_backtests` back-test errors, or a baseline too short for
+    `min_seasons` days fall back to `robust`, and say so in `detector`.
     """
 
     name = "seasonal"
     min_seasons: int = 3
     max_days: int = 7
-    max_weeks: int = 3
+    max_weeks: int = 4
     neighbourhood: timedelta = timedelta(hours=1)
     fast_level: timedelta = timedelta(hours=1)
     slow_level: timedelta = timedelta(hours=24)
     smooth: timedelta = timedelta(minutes=10)
     max_offsets: int = 24  # at most this many steps for H and the fast level (1-minute: 24 min)
-    max_slow_cells: int = 288  # a longer slow level is subsampled to this many cells
+    max_slow_cells: int = 96  # the slow level reads at most this many cells (every 15 min)
     min_backtests: int = 12
     fallback: ClassVar[Detector] = RobustDetector()
 
     def estimate(self, ctx: Context) -> Estimate:
-        n = ctx.targets.size
-        result = Estimate.empty(n, self.name)
+        result = Estimate.empty(ctx.targets.size, self.name)
         step = ctx.step_ns
-        todo = _on_grid(ctx.times, ctx.targets, step)
         shape = self.shape(ctx.baseline_ns, step)
-        if shape is not None and todo.any():
-            index = np.flatnonzero(todo)
-            grid = _Grid(ctx.times, ctx.values, ctx.targets[index], step, shape.reach)
+        phases = ctx.targets % step  # each target looks at points on its own step grid
+        for phase in np.unique(phases) if shape is not None and ctx.times.size else []:
+            index = np.flatnonzero(phases == phase)
+            grid = _Grid(ctx.times, ctx.values, ctx.targets[index], step, shape.reach, phase)
             tables = _SeasonalGrid(grid.values, shape)
             cells = grid.cells  # target cells in grid.values
             seasons = tables.seasons(cells)
             errors = tables.backtest(cells)
             tests = np.sum(~np.isnan(errors), axis=1)
-            mad = nan_median(errors, axis=1)
-            scale = np.where(mad > 0, MAD_TO_SIGMA * mad, MEANAD_TO_SIGMA * _nan_mean(errors))
-            expected = tables.expected[cells]
+            mad, q90 = nan_quantiles(errors, 1, (0.5, 0.9))
+            scale = np.maximum(MAD_TO_SIGMA * mad, Q90_TO_SIGMA * q90)  # heavy tails: wider
+            scale = np.where(scale > 0, scale, MEANAD_TO_SIGMA * _nan_mean(errors))
+            expected = tables.expected(cells)
             keep = (
                 (seasons >= self.min_seasons)
                 & (tests >= self.min_backtests)
                 & np.isfinite(expected)
                 & np.isfinite(scale)
             )
-            done = index[keep]
-            result.expected[done] = expected[keep]
-            result.scale[done] = scale[keep]
-            todo[done] = False
-        if todo.any():
-            fallback = self.fallback.estimate(ctx.subset(todo))
-            result.expected[todo] = fallback.expected
-            result.scale[todo] = fallback.scale
-            result.detector[todo] = fallback.detector
+            result.expected[index[keep]] = expected[keep]
+            result.scale[index[keep]] = scale[keep]
+        rest = np.isnan(result.expected)  # off the grid, too little history, ...
+        if rest.any():
+            fallback = self.fallback.estimate(ctx.subset(rest))
+            result.expected[rest] = fallback.expected
+            result.scale[rest] = fallback.scale
+            result.detector[rest] = fallback.detector
         return result
 
     def shape(self, baseline_ns: int, step_ns: int) -> _Shape | None:
@@ -189,12 +194,13 @@ class SeasonalDetector(Detector):
         slow = _steps(self.slow_level, step_ns, 10**9)
         smooth = min(round(self.smooth.total_seconds() * 1e9 / step_ns), around)
         cells = baseline_ns // step_ns
-        days = int(min(self.max_days, (cells - around - fast) // period))
-        weeks = int(min(self.max_weeks, max(0, (cells - around - slow) // (7 * period))))
+        days = int(min(self.max_days, (cells - around - fast - smooth) // period))
+        weeks = int(min(self.max_weeks, max(0, (cells - around - slow - smooth) // (7 * period))))
+        weeks = weeks if weeks >= self.min_seasons else 0  # no weekday term: no reach for it
         if days < max(self.min_seasons, 2) or around + fast >= period:
             return None
         stride = max(1, -(-slow // self.max_slow_cells))
-        return _Shape(period, days, weeks, around, fast, slow, smooth, stride)
+        return _Shape(period, days, weeks, around, fast, slow, smooth, stride, self.min_seasons)
 
 
 @dataclass(frozen=True)
@@ -207,13 +213,14 @@ class _Shape:
     slow: int
     smooth: int
     stride: int  # the slow level reads every stride-th cell
+    min_weeks: int  # same weekdays needed for the weekday term
 
     @property
     def reach(self) -> int:
         """How many cells before a target the detector reads (at most the baseline)."""
         return max(
-            self.days * self.period + self.around + self.fast,
-            7 * self.weeks * self.period + self.around + self.slow,
+            self.days * self.period + self.around + self.fast + self.smooth,
+            7 * self.weeks * self.period + self.around + self.slow + self.smooth,
         )
 
 
@@ -221,19 +228,11 @@ def _steps(span: timedelta, step_ns: int, cap: int) -> int:
     return int(min(cap, max(1, round(span.total_seconds() * 1e9 / step_ns))))
 
 
-def _on_grid(times: np.ndarray, targets: np.ndarray, step: int) -> np.ndarray:
-    """Targets on the step grid of the series (the phase of its first point)."""
-    if times.size == 0:
-        return np.zeros(targets.size, dtype=bool)
-    return (targets - times[0]) % step == 0
-
-
 class _Grid:
-    """The series on its step grid (NaN where no point), from `reach` cells before the first
-    target to the last target; points off the grid are left out (they only feed `robust`)."""
+    """The points on the grid `phase + k * step`, from `reach` cells before the first target
+    to the last target, NaN where there is none (other points only feed the fallback)."""
 
-    def __init__(self, times, values, targets, step: int, reach: int) -> None:
-        phase = times[0] % step
+    def __init__(self, times, values, targets, step: int, reach: int, phase: int) -> None:
         first = (targets[0] - phase) // step - reach
         last = (targets[-1] - phase) // step
         on = (times - phase) % step == 0
@@ -245,65 +244,91 @@ class _Grid:
 
 
 class _SeasonalGrid:
-    """Profile, weekday term, level and expected value for every cell of a grid."""
+    """The seasonal predictor on a grid, computed only over the cells the targets need."""
 
     def __init__(self, x: np.ndarray, shape: _Shape) -> None:
-        self.x, self.shape = x, shape
-        period = shape.period
-        lags = np.arange(1, shape.days + 1) * period
-        profile = nan_median(_shifted(x, lags), axis=1)
-        smoothed = _smoothed(profile, shape.smooth)
-        fast = smoothed + np.nan_to_num(_left_median(x - profile, shape.fast))
-        self.expected = fast
-        if shape.weeks:
-            offsets = np.arange(-shape.around, shape.around + 1)
-            parts = []
-            for week in range(1, shape.weeks + 1):
-                lag = 7 * week * period
-                departure = x - _take(smoothed, np.arange(x.size) + lag)  # x(c) - S(c + lag)
-                parts.append(_shifted(departure, lag - offsets))  # at t - lag + o
-            weekday = nan_median(np.concatenate(parts, axis=1), axis=1)
-            base = smoothed + weekday
-            slow = base + np.nan_to_num(_left_median(x - base, shape.slow, shape.stride))
-            self.expected = np.where(np.isfinite(weekday), slow, fast)
+        self.xp = np.concatenate([[np.nan], x, [np.nan]])  # out-of-range reads hit a NaN
+        self.shape = shape
+
+    def x(self, cells: np.ndarray) -> np.ndarray:
+        return np.take(self.xp, cells + 1, mode="clip")
+
+    def _profile(self, lo: int, hi: int, lags: np.ndarray) -> np.ndarray:
+        """Median over `lags` of x(g - lag) for the cells g in [lo, hi)."""
+        cells = np.arange(lo, hi)
+        return nan_median(self.x(cells[:, None] - lags[None, :]), axis=1)
+
+    def _predict(self, lo: int, cells: np.ndarray, profile: np.ndarray, level: int, stride=1):
+        """Smoothed profile + median of x - profile over the `level` cells before each cell
+        (`profile` covers the cells from `lo`; NaN levels count as 0)."""
+        at = cells - lo
+        smoothed = _smoothed(profile, self.shape.smooth)
+        departure = self.x(np.arange(lo, lo + profile.size)) - profile
+        lags = np.arange(1, level + 1, stride)
+        recent = np.take(
+            np.concatenate([[np.nan], departure]), at[:, None] - lags[None, :] + 1, mode="clip"
+        )
+        return smoothed[at] + np.nan_to_num(nan_median(recent, axis=1)), smoothed
+
+    def expected(self, cells: np.ndarray) -> np.ndarray:
+        """Expected value at target cells (ascending)."""
+        sh = self.shape
+        days = np.arange(1, sh.days + 1) * sh.period
+        first, last = int(cells[0]), int(cells[-1])
+        weekly = sh.weeks >= sh.min_weeks
+        before = sh.fast + sh.smooth + (sh.slow + sh.around if weekly else 0)
+        after = sh.smooth + (sh.around if weekly else 0)
+        lo = first - before
+        profile = self._profile(lo, last + after + 1, days)
+        fast, smoothed = self._predict(lo, cells, profile, sh.fast)
+        if not weekly:
+            return fast
+        # The weekday term for every cell from `slow` before the first target to the last.
+        span = np.arange(first - sh.slow, last + 1)
+        offsets = np.arange(-sh.around, sh.around + 1)
+        parts, seen = [], np.zeros(span.size, dtype=np.int64)
+        for week in range(1, sh.weeks + 1):
+            lag = 7 * week * sh.period
+            past = self.x(span[:, None] - lag + offsets[None, :])  # x(c - lag + o)
+            part = past - smoothed[span[:, None] - lo + offsets[None, :]]  # - S(c + o)
+            seen += np.any(~np.isnan(part), axis=1)
+            parts.append(part)
+        weekday = nan_median(np.concatenate(parts, axis=1), axis=1)
+        weekday[seen < sh.min_weeks] = np.nan  # one odd week is not a weekly pattern
+        base = smoothed[span - lo] + weekday
+        departure = np.concatenate([[np.nan], self.x(span) - base])
+        lags = np.arange(1, sh.slow + 1, sh.stride)
+        at = cells - span[0]
+        recent = np.take(departure, at[:, None] - lags[None, :] + 1, mode="clip")
+        slow = base[at] + np.nan_to_num(nan_median(recent, axis=1))
+        return np.where(np.isfinite(weekday[at]), slow, fast)
 
     def seasons(self, cells: np.ndarray) -> np.ndarray:
         """Per target: earlier days with at least one value within +-smooth cells."""
-        present = ~np.isnan(self.x)
-        near = _smoothed(np.where(present, 1.0, np.nan), self.shape.smooth)  # 1 or NaN
-        lags = np.arange(1, self.shape.days + 1) * self.shape.period
-        return np.sum(~np.isnan(_take(near, cells[:, None] - lags[None, :])), axis=1)
+        sh = self.shape
+        days = np.arange(1, sh.days + 1) * sh.period
+        offsets = np.arange(-sh.smooth, sh.smooth + 1)
+        near = self.x(cells[:, None, None] - days[None, :, None] + offsets[None, None, :])
+        return np.sum(np.any(~np.isnan(near), axis=2), axis=1)
 
     def backtest(self, cells: np.ndarray) -> np.ndarray:
-        """(targets, K * (2H + 1)) absolute errors of the predictor on earlier days."""
-        shape = self.shape
-        offsets = np.arange(-shape.around, shape.around + 1)
+        """(targets, K * (2H + 1)) absolute errors of the fast predictor on earlier days k:
+        profile from the other days (relative to the target), level from day k's own cells."""
+        sh = self.shape
+        offsets = np.arange(-sh.around, sh.around + 1)
+        first, last = int(cells[0]), int(cells[-1])
         errors = []
-        for k in range(1, shape.days + 1):
-            others = np.array([j for j in range(1, shape.days + 1) if j != k])
-            loo = nan_median(_shifted(self.x, (others - k) * shape.period), axis=1)
-            predicted = _smoothed(loo, shape.smooth) + np.nan_to_num(
-                _left_median(self.x - loo, shape.fast)
-            )
-            error = np.abs(self.x - predicted)
-            errors.append(_take(error, cells[:, None] - k * shape.period + offsets[None, :]))
+        for k in range(1, sh.days + 1):
+            others = np.array([j for j in range(1, sh.days + 1) if j != k])
+            start = first - k * sh.period - sh.around  # the tested cells, as one range
+            tested = np.arange(start, last - k * sh.period + sh.around + 1)
+            lo = start - sh.fast - sh.smooth
+            loo = self._profile(lo, tested[-1] + sh.smooth + 1, (others - k) * sh.period)
+            predicted, _ = self._predict(lo, tested, loo, sh.fast)
+            error = np.abs(self.x(tested) - predicted)
+            at = cells[:, None] - k * sh.period + offsets[None, :] - start
+            errors.append(error[at])
         return np.concatenate(errors, axis=1)
-
-
-def _take(array: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """array[index] with NaN where the index falls outside the array."""
-    inside = (index >= 0) & (index < array.size)
-    return np.where(inside, array[np.clip(index, 0, array.size - 1)], np.nan)
-
-
-def _shifted(x: np.ndarray, lags: np.ndarray) -> np.ndarray:
-    """(cells, lags) matrix of x[g - lag] (NaN outside)."""
-    return _take(x, np.arange(x.size)[:, None] - np.asarray(lags)[None, :])
-
-
-def _left_median(x: np.ndarray, width: int, stride: int = 1) -> np.ndarray:
-    """Median of x[g - width .. g - 1] (every `stride`-th cell) for every cell g, ignoring NaN."""
-    return nan_median(_shifted(x, np.arange(1, width + 1, stride)), axis=1)
 
 
 def _smoothed(x: np.ndarray, half: int) -> np.ndarray:

@@ -109,6 +109,7 @@ def score_groups(
     """`score_points` for every series of a grouped metric (one series per value of `by`).
 
     Rows keep `new`'s index and order; a group with no history is scored on its new rows only.
+    Group columns with NaN form their own group.
     """
     by = list(by)
     if not by:
@@ -117,11 +118,12 @@ def score_groups(
         return score_points(history.iloc[0:0], new, spec, step=step)
     past = dict(tuple(history.groupby(by, dropna=False, sort=False))) if len(history) else {}
     empty = history.iloc[0:0] if len(history.columns) else pd.DataFrame(columns=["ts", "value"])
+    positional = new.set_axis(pd.RangeIndex(len(new)))
     parts = [
         score_points(past.get(key, empty), rows, spec, step=step)
-        for key, rows in new.groupby(by, dropna=False, sort=False)
+        for key, rows in positional.groupby(by, dropna=False, sort=False)
     ]
-    return pd.concat(parts).loc[new.index] if new.index.is_unique else pd.concat(parts)
+    return pd.concat(parts).sort_index().set_axis(new.index)
 
 
 def _baseline_series(history: pd.DataFrame, new_ns: np.ndarray, new_values: np.ndarray):
@@ -146,7 +148,7 @@ def _baseline_series(history: pd.DataFrame, new_ns: np.ndarray, new_values: np.n
 
 def _times(column: pd.Series, what: str) -> np.ndarray:
     """Timestamps as int64 nanoseconds (naive UTC)."""
-    stamps = pd.to_datetime(column)
+    stamps = column if pd.api.types.is_datetime64_any_dtype(column) else pd.to_datetime(column)
     if isinstance(stamps.dtype, pd.DatetimeTZDtype):
         stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
     if stamps.isna().any():

@@ -44,3 +44,12 @@ def late_hours(
     now = (now or datetime.now(UTC)).replace(tzinfo=None)
     limit = timedelta(minutes=config.allowed_lateness_minutes)
     return [hour for hour in hours if hour + timedelta(hours=1) + limit < now]
+
+
+def run_hours(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
+    """The run's hours `[start, end)` as naive UTC: one partition, or a single-run range."""
+    window = context.partition_time_window
+    return (
+        window.start.astimezone(UTC).replace(tzinfo=None),
+        window.end.astimezone(UTC).replace(tzinfo=None),
+    )

@@ -35,9 +35,12 @@ SELECT source, reason, count(*) AS lines, min(ingested_at) AS first_seen, max(in
 FROM raw.quarantine GROUP BY source, reason
 """
 
-_EMPTY_POINTS = """SELECT NULL::VARCHAR AS metric, NULL::TIMESTAMP AS hour, NULL::TIMESTAMP AS bucket_start,
-       NULL::TIMESTAMP AS bucket_end, NULL::VARCHAR AS series, NULL::VARCHAR AS dimensions,
-       NULL::DOUBLE AS value, NULL::BIGINT AS events WHERE false"""
+# The value columns each long-format view carries after metric, keys, series and dimensions.
+POINT_COLUMNS = {"value": "DOUBLE", "events": "BIGINT"}
+ANOMALY_COLUMNS = {
+    "value": "DOUBLE", "expected": "DOUBLE", "lower": "DOUBLE", "upper": "DOUBLE",
+    "score": "DOUBLE", "is_anomaly": "BOOLEAN", "detector": "VARCHAR",
+}  # fmt: skip
 
 
 def existing_tables(conn: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
@@ -59,41 +62,28 @@ def _series(groups: list[str]) -> tuple[str, str]:
     return label, obj
 
 
-def metric_points_sql(metrics: list[CompiledMetric], present: set[str]) -> str:
-    """Every metric table as one long-format relation."""
+def long_format_sql(
+    metrics: list[CompiledMetric], present: set[str], schema: str, values: dict[str, str]
+) -> str:
+    """Every per-metric table of `schema` as one relation: metric, keys, series, values."""
+    columns = ", ".join(values)
     parts = []
     for metric in metrics:
         name = metric.spec.name
-        if name not in present:
-            continue
-        label, obj = _series(metric.group_columns)
-        parts.append(
-            f"SELECT '{name}' AS metric, hour, bucket_start, bucket_end, {label} AS series, "
-            f'{obj} AS dimensions, value, events FROM metrics."{name}"'
-        )
-    return "\nUNION ALL\n".join(parts) or _EMPTY_POINTS
-
-
-_EMPTY_ANOMALIES = """SELECT NULL::VARCHAR AS metric, NULL::TIMESTAMP AS hour, NULL::TIMESTAMP AS bucket_start,
-       NULL::TIMESTAMP AS bucket_end, NULL::VARCHAR AS series, NULL::VARCHAR AS dimensions,
-       NULL::DOUBLE AS value, NULL::DOUBLE AS expected, NULL::DOUBLE AS lower, NULL::DOUBLE AS upper,
-       NULL::DOUBLE AS score, NULL::BOOLEAN AS is_anomaly, NULL::VARCHAR AS detector WHERE false"""
-
-
-def anomalies_sql(metrics: list[CompiledMetric], present: set[str]) -> str:
-    """Every anomalies table as one long-format relation, like `metric_points`."""
-    parts = []
-    for metric in metrics:
-        name = metric.spec.name
-        if name not in present:
-            continue
-        label, obj = _series(metric.group_columns)
-        parts.append(
-            f"SELECT '{name}' AS metric, hour, bucket_start, bucket_end, {label} AS series, "
-            f"{obj} AS dimensions, value, expected, lower, upper, score, is_anomaly, detector "
-            f'FROM anomalies."{name}"'
-        )
-    return "\nUNION ALL\n".join(parts) or _EMPTY_ANOMALIES
+        if name in present:
+            label, obj = _series(metric.group_columns)
+            parts.append(
+                f"SELECT '{name}' AS metric, hour, bucket_start, bucket_end, {label} AS series, "
+                f'{obj} AS dimensions, {columns} FROM {schema}."{name}"'
+            )
+    if parts:
+        return "\nUNION ALL\n".join(parts)
+    typed = ", ".join(f"NULL::{kind} AS {name}" for name, kind in values.items())
+    return (  # no table yet: the same columns, no rows, so BI tools see the schema
+        "SELECT NULL::VARCHAR AS metric, NULL::TIMESTAMP AS hour, NULL::TIMESTAMP AS bucket_start, "
+        "NULL::TIMESTAMP AS bucket_end, NULL::VARCHAR AS series, NULL::VARCHAR AS dimensions, "
+        f"{typed} WHERE false"
+    )
 
 
 def write_metric_catalog(conn: duckdb.DuckDBPyConnection, metrics: list[CompiledMetric]) -> None:
@@ -140,10 +130,12 @@ def build_analytics(conn: duckdb.DuckDBPyConnection, metrics: list[CompiledMetri
         conn.execute("CREATE SCHEMA IF NOT EXISTS analytics")
         conn.execute(INGEST_HEALTH)
         conn.execute(QUARANTINE_BY_REASON)
-        points = metric_points_sql(metrics, existing_tables(conn, "metrics"))
-        conn.execute(f"CREATE OR REPLACE VIEW analytics.metric_points AS {points}")
-        scored = anomalies_sql(metrics, existing_tables(conn, "anomalies"))
-        conn.execute(f"CREATE OR REPLACE VIEW analytics.anomalies AS {scored}")
+        for view, schema, values in (
+            ("metric_points", "metrics", POINT_COLUMNS),
+            ("anomalies", "anomalies", ANOMALY_COLUMNS),
+        ):
+            body = long_format_sql(metrics, existing_tables(conn, schema), schema, values)
+            conn.execute(f"CREATE OR REPLACE VIEW analytics.{view} AS {body}")
         write_metric_catalog(conn, metrics)
         conn.execute("COMMIT")
     except BaseException:

@@ -1,6 +1,6 @@
 """One anomaly asset per metric: every bucket of its hours scored, and a check that warns."""
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
@@ -10,6 +10,7 @@ from loglens_pipeline.anomaly.chart import chart_markdown
 from loglens_pipeline.anomaly.frames import anomaly_columns, score_metric_range
 from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.metrics.assets import IO_MANAGER_KEY, late_data_condition, metric_key
+from loglens_pipeline.defs.partitions import run_hours
 from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
 from loglens_pipeline.metrics.compiler import CompiledMetric
 from loglens_pipeline.warehouse.connection import use_utc
@@ -97,9 +98,7 @@ def build_anomaly_asset(
         ],
     )
     def anomaly_asset(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
-        window = context.partition_time_window
-        start = window.start.astimezone(UTC).replace(tzinfo=None)
-        end = window.end.astimezone(UTC).replace(tzinfo=None)
+        start, end = run_hours(context)
         with (
             explained_failures(project.warehouse_path, project.reader_path),
             warehouse.get_connection() as conn,

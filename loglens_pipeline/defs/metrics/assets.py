@@ -1,6 +1,6 @@
 """One hourly-partitioned asset per metric in `configs/metrics.yaml`, stored by the DuckDB IO manager."""
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.ingest.assets import EVENT_HOURS
+from loglens_pipeline.defs.partitions import run_hours
 from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
 from loglens_pipeline.metrics.compiler import CompiledMetric
 from loglens_pipeline.metrics.compute import compute_metric
@@ -80,9 +81,7 @@ def build_metric_asset(
         },
     )
     def metric_asset(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> pd.DataFrame:
-        window_ = context.partition_time_window
-        start = window_.start.astimezone(UTC).replace(tzinfo=None)
-        end = window_.end.astimezone(UTC).replace(tzinfo=None)
+        start, end = run_hours(context)
         project.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
         with (
             explained_failures(project.warehouse_path, project.reader_path),
