@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import dagster as dg
 import pytest
@@ -149,3 +150,30 @@ def test_ingestion_run_records_metadata(project, instance):
     assert meta["late_hours"] == "2026-11-20-10:00", "an hour closed long ago is reported late"
     record = instance.get_latest_materialization_event(dg.AssetKey(["raw", "events"]))
     assert record is not None and record.run_id == result.run_id
+
+
+@pytest.mark.slow
+def test_thousands_of_files_are_requested_in_capped_batches(project, instance):
+    project = replace(
+        project,
+        config=project.config.model_copy(
+            update={"ingest": project.config.ingest.model_copy(update={"max_files_per_run": 500})}
+        ),
+    )
+    folder = project.logs_dir / "app"
+    folder.mkdir(parents=True)
+    for i in range(3000):
+        (folder / f"f{i:05d}.jsonl").write_text(app_line(i))
+    defs = build_definitions(project)
+    cursor, ticks, requested = None, 0, []
+    while True:
+        result = tick(defs, instance, cursor)
+        if not result.run_requests:
+            break
+        ticks += 1
+        [request] = result.run_requests
+        requested += requested_files(request)
+        assert len(requested_files(request)) <= 500
+        cursor = result.cursor
+    assert ticks == 6 and len(set(requested)) == 3000
+    assert len(json.loads(cursor)) == 3000
