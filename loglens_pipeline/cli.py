@@ -40,6 +40,25 @@ def _load(config_dir: Path | None):
         raise typer.Exit(1) from None
 
 
+def _phases(status):
+    """A demo `log` that shows the running phase with a spinner and prints each one's time."""
+    import time
+
+    current: list = []
+
+    def log(message: str | None) -> None:
+        now = time.perf_counter()
+        if current:
+            console.print(f"[green]done[/] {current[0]} [dim]({now - current[1]:.1f}s)[/]")
+        if message is None:
+            current.clear()
+            return
+        current[:] = [message, now]
+        status.update(message + " ...")
+
+    return log
+
+
 ConfigDirOption = typer.Option(
     None, "--config-dir", help="defaults to $LOGLENS_CONFIG_DIR or ./configs"
 )
@@ -67,12 +86,10 @@ def demo(
     from loglens_pipeline.warehouse.summary import EXAMPLE_QUERIES
 
     try:
-        result = run_demo(
-            hours=hours,
-            lines_per_hour=lines_per_hour,
-            reset=not keep,
-            log=lambda msg: console.print(f"[dim]{msg}[/]"),
-        )
+        with console.status("starting", spinner="dots") as status:
+            log = _phases(status)
+            result = run_demo(hours=hours, lines_per_hour=lines_per_hour, reset=not keep, log=log)
+            log(None)
     except ConfigError as exc:
         console.print(f"[bold red]{exc}[/]", highlight=False)
         raise typer.Exit(1) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from loglens_pipeline.config import ProjectPaths
@@ -67,38 +67,41 @@ def run_demo(
         removed = reset_demo_data(project)
         if removed:
             log(f"removed {len(removed)} files of an earlier demo")
+    log(f"generating {hours} hours of sample logs")
     start = default_start(datetime.now(UTC), hours=hours)
     manifest = generate_sample_logs(
         project.logs_dir, start=start, hours=hours, lines_per_hour=lines_per_hour
     )
-    log(
-        f"wrote {manifest.total_lines:,} lines in {len(manifest.files)} files under {project.logs_dir}"
-    )
-
     home = project.paths.data_dir / "dagster_home"
     instance = open_instance(home)
     defs = build_definitions(project)
-    run_ids = []
-    result = run_ingest(defs, instance, trigger="demo")
-    run_ids.append(result.run_id)
-    if not result.success:
-        raise RuntimeError(f"ingestion run {result.run_id} failed; see it in the Dagster UI")
-    with connect(project.warehouse_path, project.config.warehouse, read_only=True) as conn:
-        ingested = summarize(conn)
-    span = [ingested.first_hour, ingested.last_hour] if ingested.first_hour else []
-    hours = closed_hours(span, project.config.partitions)
-    if hours and project.metrics:
-        log(
-            f"materializing {len(project.metrics)} metrics for {len(hours)} hours (one backfill run)"
-        )
-        result = run_metrics_range(defs, instance, hours[0], hours[-1], trigger="demo")
+    run_ids: list[str] = []
+
+    def checked(result, what: str):
         run_ids.append(result.run_id)
         if not result.success:
-            raise RuntimeError(f"metrics run {result.run_id} failed; see it in the Dagster UI")
-    result = run_publish(defs, instance, trigger="demo")
-    run_ids.append(result.run_id)
-    if not result.success:
-        raise RuntimeError(f"publishing run {result.run_id} failed; see it in the Dagster UI")
+            raise RuntimeError(f"the {what} run {result.run_id} failed; see it in the Dagster UI")
+        return result
+
+    log(f"ingesting {manifest.total_lines:,} lines from {len(manifest.files)} files (ingest_job)")
+    checked(run_ingest(defs, instance, trigger="demo"), "ingestion")
+    with connect(project.warehouse_path, project.config.warehouse, read_only=True) as conn:
+        ingested = summarize(conn)
+    span = []
+    if ingested.first_hour:
+        count = int((ingested.last_hour - ingested.first_hour).total_seconds() // 3600) + 1
+        span = [ingested.first_hour + timedelta(hours=i) for i in range(count)]
+    hours_done = closed_hours(span, project.config.partitions)
+    if hours_done and project.metrics:
+        log(
+            f"materializing {len(project.metrics)} metrics and their anomaly scores for "
+            f"{len(hours_done)} hours (metrics_job, one single-run backfill)"
+        )
+        run = run_metrics_range(defs, instance, hours_done[0], hours_done[-1], trigger="demo")
+        checked(run, "metrics")
+    log("publishing the reader copy for BI tools (publish_reader_job)")
+    checked(run_publish(defs, instance, trigger="demo"), "publishing")
+    log("reading the summary from the reader copy")
     with connect(project.reader_path, project.config.warehouse, read_only=True) as conn:
         summary = summarize(conn)
         metrics = metric_highlights(conn, [(m.spec.name, m.group_columns) for m in project.metrics])

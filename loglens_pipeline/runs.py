@@ -8,8 +8,8 @@ import dagster as dg
 
 from loglens_pipeline.defs.partitions import partition_key
 
-# Keep the terminal readable: run logs stay in the instance (and the UI), warnings still print.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Keep the terminal readable: run logs stay in the instance (and the UI); errors still print.
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
 def run_ingest(
