@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from loglens_pipeline.config.base import NAME_PATTERN, StrictModel
+from loglens_pipeline.config.base import NAME_PATTERN, StrictModel, require_unique_names
 from loglens_pipeline.config.metrics import parse_duration
 
 CHANNEL_TYPES = ("webhook", "slack", "email")
@@ -170,12 +170,7 @@ class AlertsConfig(StrictModel):
     @field_validator("channels")
     @classmethod
     def _unique_names(cls, channels: list[ChannelConfig]) -> list[ChannelConfig]:
-        seen: set[str] = set()
-        for channel in channels:
-            if channel.name in seen:
-                raise ValueError(f"channel name {channel.name!r} is used twice")
-            seen.add(channel.name)
-        return channels
+        return require_unique_names(channels, "channel")
 
     @field_validator("cooldown")
     @classmethod

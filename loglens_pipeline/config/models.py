@@ -12,7 +12,7 @@ import duckdb
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from loglens_pipeline.config.alerts import AlertsConfig
-from loglens_pipeline.config.base import NAME_PATTERN, StrictModel
+from loglens_pipeline.config.base import NAME_PATTERN, StrictModel, require_unique_names
 from loglens_pipeline.ingest.formats import DEFAULT_MAPPINGS, PRESETS, key_json_path, known_formats
 
 FIELD_TYPES = ("string", "int", "float", "bool", "timestamp")
@@ -345,12 +345,7 @@ class ProjectConfig(StrictModel):
     @field_validator("sources")
     @classmethod
     def _unique_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
-        seen: set[str] = set()
-        for source in sources:
-            if source.name in seen:
-                raise ValueError(f"source name {source.name!r} is used twice")
-            seen.add(source.name)
-        return sources
+        return require_unique_names(sources, "source")
 
     def source(self, name: str) -> SourceConfig:
         return next(s for s in self.sources if s.name == name)
