@@ -107,7 +107,13 @@ def build_anomaly_asset(
             if ensure_table(conn, "anomalies", spec.name, columns):
                 context.log.warning(f"anomalies.{spec.name} had other columns: rebuilt")
             frame = score_metric_range(conn, metric, start, end)
-            chart = _last_day_chart(conn, metric, frame, end)
+            # Dagster copies a run's metadata to every partition it covers: a long backfill
+            # would store the image once per hour, so charts come with runs of up to a day.
+            chart = (
+                _last_day_chart(conn, metric, frame, end)
+                if end - start <= timedelta(days=1)
+                else "_charts are drawn for runs of up to one day; see analytics.anomalies_"
+            )
         worst = _worst(frame, metric.group_columns)
         flagged = int(frame["is_anomaly"].fillna(False).astype(bool).sum()) if len(frame) else 0
         preview = worst.to_markdown(index=False, floatfmt=".4g") if len(worst) else "_none_"
