@@ -11,7 +11,8 @@ read-only and closed after each poll, every `--poll` s) has that hour's row for 
 `log_file_sensor` -> `ingest_job` run -> `raw/event_hours` -> automation sensor -> metric and
 anomaly runs -> `warehouse/reader_copy` run. Before the next drop the instance is left idle (no
 queued or running run). Prints each drop, the median and the worst. Everything started is
-stopped at the end (the whole process group).
+stopped at the end (the whole process group), also on SIGINT / SIGTERM, which end the drops early
+and print the summary of those measured.
 
     .venv/bin/python benchmarks/end_to_end.py                # 10 drops
     .venv/bin/python benchmarks/end_to_end.py --smoke        # 1 drop of 50 lines
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -131,7 +133,38 @@ def describe_runs(dagster, since: float) -> str:
     return "; ".join(parts)
 
 
+def measure_drop(dagster, project, folder: Path, suffix: str, drop: int, args) -> float | None:
+    """Drop one file for the last closed hour; seconds until its anomaly rows are readable."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    service = f"bench-drop-{drop:02d}"
+    text = drop_lines(drop, hour, args.lines_per_drop)
+    dropped = drop_file(folder, f"bench-drop-{drop:02d}{suffix}", text)
+    deadline = time.monotonic() + args.timeout
+    latency = None
+    while time.monotonic() < deadline:
+        if visible(project.reader_path, hour, service):
+            latency = time.time() - dropped
+            break
+        time.sleep(args.poll)
+    detail = describe_runs(dagster, dropped)
+    shown = f"{latency:9.1f}" if latency is not None else f"{'timeout':>9}"
+    print(f"{drop:>4} {hour:%Y-%m-%d %H:%M} {args.lines_per_drop:>6} {shown}  {detail}")
+    sys.stdout.flush()
+    if latency is None:
+        print(dagster.describe(f"drop {drop} not visible after {args.timeout:.0f} s"))
+    return latency
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
+    # SIGTERM (and SIGINT, which a background shell job inherits as ignored) end the drops
+    # cleanly: the summary is printed and `loglens dev` is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drops", type=int, default=10)
     parser.add_argument("--lines-per-drop", type=int, default=1000)
@@ -169,28 +202,15 @@ def main() -> None:
         folder = project.logs_dir / Path(source.glob).parent
         suffix = Path(source.glob).name.lstrip("*")
         print(f"{'drop':>4} {'hour (UTC)':>16} {'lines':>6} {'latency s':>9}  runs since the drop")
-        for drop in range(1, args.drops + 1):
-            now = datetime.now(UTC).replace(tzinfo=None)
-            hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-            service = f"bench-drop-{drop:02d}"
-            text = drop_lines(drop, hour, args.lines_per_drop)
-            dropped = drop_file(folder, f"bench-drop-{drop:02d}{suffix}", text)
-            deadline = time.monotonic() + args.timeout
-            latency = None
-            while time.monotonic() < deadline:
-                if visible(project.reader_path, hour, service):
-                    latency = time.time() - dropped
+        try:
+            for drop in range(1, args.drops + 1):
+                latency = measure_drop(dagster, project, folder, suffix, drop, args)
+                if latency is None:
                     break
-                time.sleep(args.poll)
-            detail = describe_runs(dagster, dropped)
-            shown = f"{latency:9.1f}" if latency is not None else f"{'timeout':>9}"
-            print(f"{drop:>4} {hour:%Y-%m-%d %H:%M} {args.lines_per_drop:>6} {shown}  {detail}")
-            sys.stdout.flush()
-            if latency is None:
-                print(dagster.describe(f"drop {drop} not visible after {args.timeout:.0f} s"))
-                break
-            latencies.append(latency)
-            wait_idle(dagster, args.timeout)
+                latencies.append(latency)
+                wait_idle(dagster, args.timeout)
+        except KeyboardInterrupt:
+            print(f"interrupted after {len(latencies)} drops")
         if latencies:
             print()
             print(
