@@ -177,3 +177,19 @@ def test_thousands_of_files_are_requested_in_capped_batches(project, instance):
         cursor = result.cursor
     assert ticks == 6 and len(set(requested)) == 3000
     assert len(json.loads(cursor)) == 3000
+
+
+def test_an_idle_file_gets_one_more_run_only_for_an_unterminated_last_line(project):
+    from datetime import UTC, datetime, timedelta
+
+    from loglens_pipeline.defs.ingest.sensors import change_mark
+    from loglens_pipeline.ingest.identity import stat_file
+
+    write_app_file(project, "done.jsonl", 2)
+    path = project.logs_dir / "app" / "done.jsonl"
+    later = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
+    settings = project.config.ingest
+    assert not change_mark(stat_file(path, "app"), settings, later).endswith("+idle")
+    with path.open("a") as handle:
+        handle.write('{"ts": "2026-11-20T10:00:00Z", "msg": "unterminated"}')
+    assert change_mark(stat_file(path, "app"), settings, later).endswith("+idle")

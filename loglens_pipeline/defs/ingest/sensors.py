@@ -20,9 +20,20 @@ def change_mark(state: FileState, settings: IngestConfig, now: datetime) -> str:
     """What the cursor remembers of a file: its size on disk, and once it went idle.
 
     Any change of size requests a run (growth, truncation, a compressed copy); crossing the idle
-    timeout requests one more, which reads an unterminated last line.
+    timeout requests one more, which reads an unterminated last line, only if there is one.
     """
-    return f"{state.disk_size}{'+idle' if is_idle(state, settings, now) else ''}"
+    idle = not state.compressed and is_idle(state, settings, now) and not ends_with_newline(state)
+    return f"{state.disk_size}{'+idle' if idle else ''}"
+
+
+def ends_with_newline(state: FileState) -> bool:
+    """Whether the file's last byte is a newline (one byte read; a vanished file counts as yes)."""
+    try:
+        with state.path.open("rb") as handle:
+            handle.seek(max(state.disk_size - 1, 0))
+            return handle.read(1) in (b"\n", b"")
+    except OSError:
+        return True
 
 
 def scan_files(project: Project) -> list[tuple[str, FileState]]:
