@@ -10,7 +10,7 @@ Implementations (the same input files, the same DuckDB settings: memory_limit an
 configs/loglens.yaml):
 
 * `loglens`     `ingest_files` with the shipped source config: offsets, identity, tail
-                checkpoints, quarantine with reasons, one transaction per 32 MiB chunk.
+                checkpoints, quarantine with reasons, one transaction per chunk (64 MiB, whole row groups).
 * `python`      a per-line Python loop (`json.loads`, or `re.match` of the nginx_combined
                 pattern) into lists, then one bulk INSERT from an Arrow table (timestamps parsed
                 in that SQL). Unparseable lines are skipped: no quarantine, no offsets.
@@ -79,6 +79,8 @@ def _connect(target: Path, project):
 
 
 def run_loglens(project, source_name: str, target: Path) -> tuple[int, int]:
+    import pandas  # noqa: F401  a Dagster run has it loaded (IO manager); pyarrow imports it lazily
+
     from loglens_pipeline.ingest.discovery import source_files
     from loglens_pipeline.ingest.identity import stat_file
     from loglens_pipeline.ingest.ingestor import ingest_files

@@ -299,7 +299,7 @@ class IngestConfig(StrictModel):
     """How much work one ingestion step does at a time."""
 
     logs_dir: str = "logs"
-    chunk_bytes: int = Field(default=16 * 1024 * 1024, ge=4096)
+    chunk_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
     max_line_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_files_per_run: int = Field(default=200, ge=1)
     flush_partial_after_seconds: int | None = Field(

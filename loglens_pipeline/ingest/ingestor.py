@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -25,7 +26,7 @@ from loglens_pipeline.ingest.identity import (
     state_of,
     tail_hash,
 )
-from loglens_pipeline.ingest.lines import LineBatch, read_batches
+from loglens_pipeline.ingest.lines import ROW_GROUP_ROWS, LineBatch, read_ahead, read_batches
 from loglens_pipeline.ingest.parsers import parse_sql, sql_literal
 
 
@@ -358,29 +359,32 @@ def ingest_file(
             chunk_bytes=settings.chunk_bytes,
             max_line_bytes=settings.max_line_bytes,
             flush_tail=flush,
+            align_rows=ROW_GROUP_ROWS,
         )
         # Compressed files never change; plain ones are checked before every chunk.
         tail = None if current.compressed else identity.tail
         if source.multiline is None:
-            batches = reader(start, expected_tail=tail)
+            batches = read_ahead(reader(start, expected_tail=tail))
         else:
             done = current.compressed or is_idle(
                 current, settings, ingested_at, source.multiline.timeout_seconds
             )
             batches = _event_batches(conn, handle, reader, start, tail, source.multiline, done)
+        # Closing the batches stops a read ahead before the handle closes.
         try:
-            for batch in batches:
-                events, quarantined, hours = _commit_batch(
-                    conn, source, current, identity, batch, parse, ingested_at
-                )
-                result.end_offset = batch.end_offset
-                result.lines += batch.lines
-                result.events += events
-                result.quarantined += quarantined
-                result.chunks += 1
-                result.hours |= hours
-                if after_commit is not None:
-                    after_commit(result)
+            with closing(batches):
+                for batch in batches:
+                    events, quarantined, hours = _commit_batch(
+                        conn, source, current, identity, batch, parse, ingested_at
+                    )
+                    result.end_offset = batch.end_offset
+                    result.lines += batch.lines
+                    result.events += events
+                    result.quarantined += quarantined
+                    result.chunks += 1
+                    result.hours |= hours
+                    if after_commit is not None:
+                        after_commit(result)
         except READ_ERRORS:
             if not current.compressed:
                 raise
@@ -399,10 +403,16 @@ def ingest_files(
 ) -> IngestReport:
     """Ingest many files one after another; the report sums what each contributed."""
     started = time.perf_counter()
-    results = [
-        ingest_file(
-            conn, source, state, settings, ingested_at=ingested_at, after_commit=after_commit
-        )
-        for source, state in work
-    ]
+    # Row order in raw.events carries no meaning (byte_offset does): without it DuckDB inserts
+    # with both threads and fills whole row groups.
+    conn.execute("SET preserve_insertion_order = false")
+    try:
+        results = [
+            ingest_file(
+                conn, source, state, settings, ingested_at=ingested_at, after_commit=after_commit
+            )
+            for source, state in work
+        ]
+    finally:
+        conn.execute("RESET preserve_insertion_order")
     return IngestReport(results, time.perf_counter() - started)

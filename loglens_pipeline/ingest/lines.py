@@ -10,6 +10,7 @@ content, so they are quarantined instead of failing the statement.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -20,6 +21,7 @@ import pyarrow as pa
 from loglens_pipeline.ingest.identity import TAIL_BYTES, open_log
 
 RAW_KEEP_BYTES = 1024
+ROW_GROUP_ROWS = 122_880  # DuckDB's row group: whole ones are written once, ragged ones rewritten
 UTF8_BOM = b"\xef\xbb\xbf"
 ARROW_BATCH_ROWS = 16_384  # DuckDB scans one record batch per thread
 _INLINE = 12  # Arrow string views store strings of up to 12 bytes inline
@@ -176,6 +178,15 @@ def _skip_long_line(handle, start: int, first: bytes, end_limit: int | None) -> 
     return LineBatch(start, end, table, tail)
 
 
+def _aligned(data: bytes, rows: int) -> tuple[bytes, bytes]:
+    """Split whole lines into a prefix of a multiple of `rows` lines and the rest."""
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    if len(newlines) <= rows:
+        return data, b""
+    cut = int(newlines[len(newlines) - len(newlines) % rows - 1]) + 1
+    return data[:cut], data[cut:]
+
+
 def read_batches(
     source: Path | BinaryIO,
     start: int,
@@ -185,6 +196,7 @@ def read_batches(
     end_limit: int | None = None,
     flush_tail: bool = False,
     expected_tail: bytes | None = None,
+    align_rows: int | None = None,
 ) -> Iterator[LineBatch]:
     """Yield batches of complete lines from `start`, each at most `chunk_bytes` long.
 
@@ -194,6 +206,8 @@ def read_batches(
     final unterminated line is read as a line (a compressed file, or one idle long enough).
     With `expected_tail` (the bytes just before `start`), reading stops as soon as those bytes
     are no longer in place: the file was truncated or replaced while it was being read.
+    With `align_rows`, a batch that is not the file's last holds a multiple of that many lines
+    (the lines after the cut are kept in memory for the next batch, not read again).
     """
     if isinstance(source, Path):
         with open_log(source) as handle:
@@ -205,19 +219,24 @@ def read_batches(
                 end_limit=end_limit,
                 flush_tail=flush_tail,
                 expected_tail=expected_tail,
+                align_rows=align_rows,
             )
         return
     handle = source
     offset = start
     tail = expected_tail
+    carry = b""  # complete lines read past the last batch's aligned end
     while end_limit is None or offset < end_limit:
         if tail:
             handle.seek(offset - len(tail))
             if handle.read(len(tail)) != tail:
                 return
-        handle.seek(offset)
-        want = chunk_bytes if end_limit is None else min(chunk_bytes, end_limit - offset)
-        data = handle.read(want)
+        handle.seek(offset + len(carry))
+        want = chunk_bytes - len(carry)
+        if end_limit is not None:
+            want = min(want, end_limit - offset - len(carry))
+        fresh = handle.read(want) if want > 0 else b""
+        data, carry = carry + fresh, b""
         if not data:
             return
         last_newline = data.rfind(b"\n")
@@ -235,8 +254,23 @@ def read_batches(
             tail = skipped.tail if expected_tail is not None else None
             continue
         data = data[: last_newline + 1]
+        if align_rows and len(fresh) == want:  # not the file's last batch
+            data, carry = _aligned(data, align_rows)
         table = split_lines(data, offset, max_line_bytes)
         batch = LineBatch(offset, offset + len(data), table, data[-TAIL_BYTES:], data)
         yield batch
         offset += len(data)
         tail = batch.tail if expected_tail is not None else None
+
+
+def read_ahead(batches: Iterator[LineBatch]) -> Iterator[LineBatch]:
+    """Yield `batches`, reading and splitting the next one in a thread meanwhile.
+
+    Reading and numpy release the GIL, so the next chunk is ready when DuckDB has parsed and
+    committed this one. At most one batch is read ahead: memory stays two chunks.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="loglens-read") as pool:
+        future = pool.submit(next, batches, None)
+        while (batch := future.result()) is not None:
+            future = pool.submit(next, batches, None)
+            yield batch

@@ -442,16 +442,18 @@ def check_batches(batches: list[LineBatch], start: int, chunk_bytes: int) -> Non
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(log_files())
+@given(log_files(), st.sampled_from([None, 1, 3, 7]))
 def test_batches_are_an_exact_contiguous_split_of_any_file(
-    tmp_path_factory: pytest.TempPathFactory, log: tuple[bytes, int, int]
+    tmp_path_factory: pytest.TempPathFactory, log: tuple[bytes, int, int], align: int | None
 ) -> None:
     data, chunk_bytes, max_line_bytes = log
     path = tmp_path_factory.mktemp("prop") / "random.log"
     path.write_bytes(data)
     expected, end = expected_split(data, max_line_bytes)
 
-    batches = read_all(path, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes)
+    batches = read_all(
+        path, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes, align_rows=align
+    )
 
     assert all_rows(batches) == expected
     check_batches(batches, 0, chunk_bytes)
@@ -485,3 +487,14 @@ def test_reading_a_file_while_it_is_written_gives_the_same_lines(
     assert all_rows(first + second) == expected
     check_batches(first + second, 0, chunk_bytes)
     assert ((first + second)[-1].end_offset if first + second else 0) == end
+
+
+def test_aligned_batches_hold_whole_row_groups_except_the_last(tmp_path: Path) -> None:
+    path = tmp_path / "aligned.log"
+    path.write_bytes(b"".join(b"line %05d\n" % i for i in range(1000)))  # 11 bytes a line
+
+    batches = read_all(path, chunk_bytes=1100, align_rows=30)  # 100 lines fit a chunk
+
+    assert [batch.lines for batch in batches] == [90] * 11 + [10]
+    assert all_rows(batches) == all_rows(read_all(path, chunk_bytes=1100))
+    assert batches[-1].end_offset == 11_000
