@@ -27,7 +27,9 @@ import pytest
 
 from loglens_pipeline.config import ProjectPaths
 from loglens_pipeline.config.paths import REPO_ROOT
+from loglens_pipeline.defs.partitions import partition_key
 from loglens_pipeline.defs.project import Project
+from loglens_pipeline.samples.generator import Incident, SampleManifest, generate_sample_logs
 from loglens_pipeline_tests.e2e.processes import LiveDagster, run_chromium, start_loglens_dev
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -389,6 +391,244 @@ def test_dropped_file_is_ingested_by_sensor_run(live: LiveProject, record_proper
     print(f"\n[e2e] file drop -> run success: {json.dumps(latencies)}")
 
 
+# --- an incident: sensor ingestion, a backfill run by the daemon, a WARN check, BI rows ----------
+
+INCIDENT_METRIC = "error_rate"  # robust, direction up: a 5xx share of 0.35 against about 0.01
+SAMPLE_HOURS = 4
+BACKFILL_TIMEOUT_S = 300.0
+
+LAUNCH_BACKFILL = """
+mutation E2EBackfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}
+"""
+
+BACKFILL_QUERY = """
+query E2EBackfillStatus($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill {
+      status
+      error { message }
+      runs(limit: 50) { runId status jobName tags { key value } }
+    }
+    ... on Error { message }
+  }
+}
+"""
+
+PARTITIONS_QUERY = """
+query E2EPartitions($path: [String!]!, $partitions: [String!]!) {
+  assetOrError(assetKey: {path: $path}) {
+    __typename
+    ... on Asset { assetMaterializations(partitions: $partitions) { partition runId } }
+    ... on Error { message }
+  }
+}
+"""
+
+CHECK_QUERY = """
+query E2ECheck($path: [String!]!, $check: String!) {
+  assetCheckExecutions(assetKey: {path: $path}, checkName: $check, limit: 20) {
+    runId
+    status
+    evaluation { severity success description }
+  }
+}
+"""
+
+
+@dataclass
+class IncidentScenario:
+    manifest: SampleManifest
+    partitions: list[str]  # the sample's hours, oldest first
+    incident_partition: str
+    ingested_s: float  # files in place -> every line in the warehouse
+    backfill_id: str
+    backfill_s: float  # backfill launched -> completed
+    backfill_runs: list[dict[str, Any]]
+
+
+def metric_asset_paths(project: Project) -> list[list[str]]:
+    return [[area, m.spec.name] for area in ("metrics", "anomalies") for m in project.metrics]
+
+
+def wait_for_all_lines(dagster: LiveDagster, project: Project, files: list[str], total: int):
+    """Poll raw.file_offsets until the files' committed lines reach `total` (exactly)."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    lines = 0
+    while time.monotonic() < deadline:
+        for run in sensor_runs(dagster):
+            if run["status"] in ("FAILURE", "CANCELED"):
+                pytest.fail(
+                    dagster.describe(f"ingest run failed: {run_errors(dagster, run['runId'])}")
+                )
+        lines = warehouse_rows(
+            project,
+            "SELECT coalesce(sum(lines), 0) FROM raw.file_offsets WHERE list_contains(?, path)",
+            [files],
+        )[0][0]
+        if lines >= total:
+            return lines
+        time.sleep(1.0)
+    pytest.fail(dagster.describe(f"{lines} of {total} sample lines ingested within the timeout"))
+
+
+def wait_for_backfill(dagster: LiveDagster, backfill_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
+    backfill: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        backfill = dagster.graphql(BACKFILL_QUERY, {"id": backfill_id})["partitionBackfillOrError"]
+        assert backfill["__typename"] == "PartitionBackfill", backfill
+        if backfill["status"] in ("COMPLETED_SUCCESS", "COMPLETED"):
+            return backfill
+        failed = [r for r in backfill["runs"] if r["status"] in ("FAILURE", "CANCELED")]
+        if failed or backfill["status"] in ("FAILED", "COMPLETED_FAILED", "CANCELED"):
+            errors = "\n".join(run_errors(dagster, r["runId"]) for r in failed)
+            pytest.fail(
+                dagster.describe(f"backfill {backfill_id} ended badly: {backfill}\n{errors}")
+            )
+        time.sleep(1.0)
+    pytest.fail(dagster.describe(f"backfill {backfill_id} not done in time: {backfill}"))
+
+
+@pytest.fixture(scope="module")
+def incident(live: LiveProject) -> IncidentScenario:
+    """Sample logs of 4 closed hours with a payments outage in the last one, dropped into the
+    watched folder; the sensor ingests them, then a backfill of every metric and anomaly asset
+    over those hours (what "Materialize" on the asset graph launches) is run by the daemon.
+
+    The hours end 3 hours before now: older than the automation's latest window, so only the
+    backfill materializes them, whatever minute the test starts at.
+    """
+    dagster, project = live.dagster, live.project
+    top = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = top - timedelta(hours=SAMPLE_HOURS + 3)
+    last = start + timedelta(hours=SAMPLE_HOURS - 1)
+    outage = Incident("payments", last + timedelta(minutes=15), last + timedelta(minutes=45))
+    staging = live.root / "incident-staging"
+    manifest = generate_sample_logs(
+        staging, start=start, hours=SAMPLE_HOURS, lines_per_hour=3000, incident=outage
+    )
+    targets = []
+    for entry in manifest.files:  # whole files appear at once, like a log shipper's rename
+        target = project.logs_dir / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / entry.path, target)
+        targets.append(str(target))
+    placed = time.monotonic()
+    lines = wait_for_all_lines(dagster, project, targets, manifest.total_lines)
+    assert lines == manifest.total_lines
+    ingested_s = time.monotonic() - placed
+
+    partitions = [partition_key(start + timedelta(hours=i)) for i in range(SAMPLE_HOURS)]
+    launched = dagster.graphql(
+        LAUNCH_BACKFILL,
+        {
+            "params": {
+                "partitionNames": partitions,
+                "assetSelection": [{"path": path} for path in metric_asset_paths(project)],
+                "tags": [{"key": "loglens/trigger", "value": "e2e"}],
+            }
+        },
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    began = time.monotonic()
+    backfill = wait_for_backfill(dagster, launched["backfillId"])
+    return IncidentScenario(
+        manifest,
+        partitions,
+        partition_key(last),
+        round(ingested_s, 1),
+        launched["backfillId"],
+        round(time.monotonic() - began, 1),
+        backfill["runs"],
+    )
+
+
+def test_every_metric_and_anomaly_partition_of_the_incident_hours_succeeded(
+    live: LiveProject, incident: IncidentScenario
+) -> None:
+    dagster = live.dagster
+    assert incident.backfill_runs, "the backfill launched no run"
+    assert all(r["status"] == "SUCCESS" for r in incident.backfill_runs), incident.backfill_runs
+    for path in metric_asset_paths(live.project):
+        asset = dagster.graphql(
+            PARTITIONS_QUERY, {"path": path, "partitions": incident.partitions}
+        )["assetOrError"]
+        assert asset["__typename"] == "Asset", (path, asset)
+        done = {m["partition"] for m in asset["assetMaterializations"]}
+        assert done == set(incident.partitions), (path, sorted(done))
+    print(
+        f"\n[e2e] incident sample: {incident.manifest.total_lines} lines ingested in "
+        f"{incident.ingested_s} s; backfill of {len(metric_asset_paths(live.project))} assets x "
+        f"{len(incident.partitions)} hours in {incident.backfill_s} s "
+        f"({len(incident.backfill_runs)} runs)"
+    )
+
+
+def test_the_incident_fails_the_anomaly_check_with_a_warning(
+    live: LiveProject, incident: IncidentScenario
+) -> None:
+    backfill_runs = {r["runId"] for r in incident.backfill_runs}
+    executions = live.dagster.graphql(
+        CHECK_QUERY, {"path": ["anomalies", INCIDENT_METRIC], "check": "no_anomalies"}
+    )["assetCheckExecutions"]
+    ours = [e for e in executions if e["runId"] in backfill_runs]
+    assert ours, executions
+    evaluation = ours[0]["evaluation"]
+    assert ours[0]["status"] == "FAILED", ours[0]
+    assert (evaluation["severity"], evaluation["success"]) == ("WARN", False), evaluation
+    assert "outside the expected band" in evaluation["description"], evaluation
+
+
+def reader_rows(project: Project, sql: str, params: list[Any], timeout: float = 120.0):
+    """Rows from the BI reader copy once they are there (it is republished after the runs)."""
+    deadline = time.monotonic() + timeout
+    rows: list[tuple] = []
+    while time.monotonic() < deadline:
+        if project.reader_path.exists():
+            try:
+                with duckdb.connect(str(project.reader_path), read_only=True) as conn:
+                    rows = conn.execute(sql, params).fetchall()
+            except duckdb.CatalogException:  # not published since the tables appeared
+                rows = []
+            if rows:
+                return rows
+        time.sleep(1.0)
+    return rows
+
+
+def test_the_incident_anomaly_rows_are_queryable_in_the_reader_copy(
+    live: LiveProject, incident: IncidentScenario
+) -> None:
+    outage = incident.manifest.incident
+    assert outage is not None
+    rows = reader_rows(
+        live.project,
+        f"""SELECT bucket_start, value, expected, score FROM anomalies.{INCIDENT_METRIC}
+            WHERE service = 'payments' AND is_anomaly AND bucket_start >= ? AND bucket_start < ?
+            ORDER BY bucket_start""",
+        [outage.start.replace(tzinfo=None), outage.end.replace(tzinfo=None)],
+    )
+    assert rows, f"no anomaly rows for payments in {live.project.reader_path}"
+    assert all(value > 0.1 and expected < 0.05 for _, value, expected, _ in rows), rows
+    # The strongest anomaly of the whole sample is the outage.
+    strongest = reader_rows(
+        live.project,
+        f"""SELECT service, bucket_start FROM anomalies.{INCIDENT_METRIC}
+            WHERE is_anomaly ORDER BY score DESC LIMIT 1""",
+        [],
+    )
+    service, at = strongest[0]
+    assert service == "payments", strongest
+    assert outage.start.replace(tzinfo=None) <= at < outage.end.replace(tzinfo=None), strongest
+
+
 # --- the UI in a real browser --------------------------------------------------------------------
 
 
@@ -456,25 +696,42 @@ def dump_dom(chromium: str, url: str, expected: list[str], work: Path, attempts:
     pytest.fail(f"{url}: rendered DOM ({len(dom)} chars, saved to {saved}) lacks {missing}")
 
 
-def test_ui_renders_assets_and_sensor(live: LiveProject, chromium: str) -> None:
+def test_ui_renders_assets_and_sensor(
+    live: LiveProject, chromium: str, incident: IncidentScenario
+) -> None:
     base, work = live.dagster.base_url, live.root / "chromium"
+    metric_page = f"{base}/assets/metrics/{INCIDENT_METRIC}"
+    partition = f"?view=partitions&partition={incident.incident_partition}"
+    metric_links = [f'href="/assets/metrics/{m.spec.name}"' for m in live.project.metrics]
     with ThreadPoolExecutor(max_workers=2) as pool:  # browsers mostly wait on the server
-        # Global asset lineage (the asset graph, by group), and the raw/events asset page.
-        lineage = pool.submit(
-            screenshot, chromium, f"{base}/asset-groups", SCREENSHOTS / "asset-lineage.png", work
-        )
-        asset = pool.submit(
-            screenshot,
-            chromium,
-            f"{base}/assets/raw/events",
-            SCREENSHOTS / "asset-raw-events.png",
-            work,
-        )
-        # Automation lists sensors and schedules; the catalog's `raw` folder lists raw/events.
+        shots = [
+            # Global asset lineage (the asset graph, by group), and the raw/events asset page.
+            (f"{base}/asset-groups", "asset-lineage.png"),
+            (f"{base}/assets/raw/events", "asset-raw-events.png"),
+            # The incident's hour of the metric: its materialization, chart and preview.
+            (metric_page + partition, f"metric-{INCIDENT_METRIC}-partition.png"),
+            # The anomaly asset's checks tab, where the WARN for the incident shows.
+            (f"{base}/assets/anomalies/{INCIDENT_METRIC}?view=checks", "anomaly-check.png"),
+        ]
+        shot_jobs = [
+            pool.submit(screenshot, chromium, url, SCREENSHOTS / name, work) for url, name in shots
+        ]
+        # Automation lists sensors and schedules; the catalog's folders list the assets.
         automation = pool.submit(dump_dom, chromium, f"{base}/automation", [f">{SENSOR}<"], work)
         catalog = pool.submit(
             dump_dom, chromium, f"{base}/assets/raw", ['href="/assets/raw/events"'], work
         )
-        for done in (lineage, asset, catalog):
+        metrics = pool.submit(dump_dom, chromium, f"{base}/assets/metrics", metric_links, work)
+        partition_dom = pool.submit(
+            dump_dom, chromium, metric_page + partition, [incident.incident_partition], work
+        )
+        checks = pool.submit(
+            dump_dom,
+            chromium,
+            f"{base}/assets/anomalies/{INCIDENT_METRIC}?view=checks",
+            ["no_anomalies"],
+            work,
+        )
+        for done in (*shot_jobs, catalog, metrics, partition_dom, checks):
             done.result()
         assert f"/sensors/{SENSOR}" in automation.result()
