@@ -63,7 +63,7 @@ def test_new_file_then_unchanged_then_grown(project, instance):
     assert len(first.run_requests) == 1
     request = first.run_requests[0]
     assert requested_files(request) == ["a.jsonl"]
-    assert request.tags["loglens/sources"] == "app"
+    assert request.tags["loglens/source"] == "app"
     assert not project.warehouse_path.exists(), "the sensor must never open the warehouse"
 
     assert run(defs, instance, request).success
@@ -79,6 +79,33 @@ def test_new_file_then_unchanged_then_grown(project, instance):
     assert run(defs, instance, grown.run_requests[0]).success
     assert query(project, "SELECT count(*), count(DISTINCT byte_offset) FROM raw.events") == [
         (15, 15)
+    ]
+
+
+def test_files_of_two_sources_are_two_runs_tagged_by_source(project, instance):
+    defs = build_definitions(project)
+    write_app_file(project, "a.jsonl", 4)
+    write_app_file(project, "b.jsonl", 2)
+    nginx = project.logs_dir / "nginx" / "access.log"
+    nginx.parent.mkdir(parents=True)
+    nginx.write_text(
+        '10.0.0.1 - - [20/Nov/2026:10:00:00 +0000] "GET /cart HTTP/1.1" 200 512 "-" "curl/8"\n' * 3
+    )
+
+    requests = tick(defs, instance, None).run_requests
+
+    assert [(r.tags["loglens/source"], r.tags["loglens/files"]) for r in requests] == [
+        ("app", "2"),
+        ("nginx", "1"),
+    ]
+    assert requested_files(requests[0]) == ["a.jsonl", "b.jsonl"]
+    assert requested_files(requests[1]) == ["access.log"]
+    assert len({r.run_key for r in requests}) == 2
+    for request in requests:
+        assert run(defs, instance, request).success
+    assert query(project, "SELECT source, count(*) FROM raw.events GROUP BY 1 ORDER BY 1") == [
+        ("app", 6),
+        ("nginx", 3),
     ]
 
 

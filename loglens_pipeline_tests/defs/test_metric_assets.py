@@ -119,9 +119,18 @@ def test_hourly_schedule_targets_the_last_closed_hour_after_the_lateness(project
     with dg.build_schedule_context(
         scheduled_execution_time=at, repository_def=defs.get_repository_def()
     ) as context:
-        request = schedule.evaluate_tick(context).run_requests[0]
-    assert request.partition_key == "2026-11-20-11:00"
-    assert request.run_key == "2026-11-20-11:00"
+        requests = schedule.evaluate_tick(context).run_requests
+    # One run per metric (its table and its anomaly scores), filterable by the metric's tag.
+    assert [r.tags["loglens/metric"] for r in requests] == [m.spec.name for m in project.metrics]
+    for request, metric in zip(requests, project.metrics, strict=True):
+        name = metric.spec.name
+        assert request.partition_key == "2026-11-20-11:00"
+        assert request.run_key == f"2026-11-20-11:00:{name}"
+        assert request.asset_selection == [
+            dg.AssetKey(["metrics", name]),
+            dg.AssetKey(["anomalies", name]),
+        ]
+        assert request.tags["loglens/trigger"] == "schedule"
 
 
 @pytest.fixture

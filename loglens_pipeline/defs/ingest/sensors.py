@@ -60,9 +60,9 @@ def build_log_file_sensor(project: Project, job) -> dg.SensorDefinition:
         description=(
             f"Watches {project.logs_dir} for new log files, bytes appended to known ones, "
             "rotated, truncated and compressed files "
-            f"(sources: {', '.join(s.name for s in project.config.sources)}), and requests one "
-            f"ingestion run for up to {limit} files per tick. Filesystem calls only: it never "
-            "opens the warehouse. Cursor: size on disk per file (identity, device, inode)."
+            f"(sources: {', '.join(s.name for s in project.config.sources)}), and requests up to "
+            f"{limit} files per tick, one ingestion run per source (tag loglens/source). "
+            "Filesystem calls only: it never opens the warehouse. Cursor: size on disk per file (identity, device, inode)."
         ),
     )
     def log_file_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
@@ -75,33 +75,30 @@ def build_log_file_sensor(project: Project, job) -> dg.SensorDefinition:
         if not pending:
             return dg.SensorResult(skip_reason="no new bytes in watched files")
         batch = pending[:limit]
-        run_key = hashlib.sha1(
-            "\n".join(sorted(f"{s.cursor_key}:{mark}" for _, s, mark in batch)).encode()
-        ).hexdigest()
-        run_config = dg.RunConfig(
-            ops={
-                "raw__events": IngestRunConfig(
-                    files=[
-                        FileRequest(source=name, path=str(state.path)) for name, state, _ in batch
-                    ]
-                )
-            }
-        )
         # Forget files that are gone, so the cursor does not grow with history.
         present = {state.cursor_key for _, state, _ in found}
         known = {key: mark for key, mark in cursor.items() if key in present}
         known.update({state.cursor_key: mark for _, state, mark in batch})
-        sources = sorted({name for name, _, _ in batch})
         context.log.info(f"requesting ingestion of {len(batch)} of {len(pending)} pending files")
         return dg.SensorResult(
             run_requests=[
-                dg.RunRequest(
-                    run_key=run_key,
-                    run_config=run_config,
-                    tags={"loglens/sources": ",".join(sources), "loglens/files": str(len(batch))},
-                )
+                _ingest_request(source, [(s, mark) for name, s, mark in batch if name == source])
+                for source in sorted({name for name, _, _ in batch})
             ],
             cursor=json.dumps(known, sort_keys=True),
         )
 
     return log_file_sensor
+
+
+def _ingest_request(source: str, files: list[tuple[FileState, str]]) -> dg.RunRequest:
+    """One run per source, so the Runs page filters by the tag `loglens/source`."""
+    run_key = hashlib.sha1(
+        "\n".join(sorted(f"{state.cursor_key}:{mark}" for state, mark in files)).encode()
+    ).hexdigest()
+    requests = [FileRequest(source=source, path=str(state.path)) for state, _ in files]
+    return dg.RunRequest(
+        run_key=run_key,
+        run_config=dg.RunConfig(ops={"raw__events": IngestRunConfig(files=requests)}),
+        tags={"loglens/source": source, "loglens/files": str(len(files))},
+    )
