@@ -1,4 +1,7 @@
-"""The `loglens` command: demo, validate, ingest and dev."""
+"""The `loglens` command: demo, validate, ingest, backfill, query, quarantine and dev.
+
+Summaries go to stdout; progress (bars, phases) goes to stderr, so piping keeps only results.
+"""
 
 from __future__ import annotations
 
@@ -40,25 +43,6 @@ def _load(config_dir: Path | None):
         raise typer.Exit(1) from None
 
 
-def _phases(status):
-    """A demo `log` that shows the running phase with a spinner and prints each one's time."""
-    import time
-
-    current: list = []
-
-    def log(message: str | None) -> None:
-        now = time.perf_counter()
-        if current:
-            console.print(f"[green]done[/] {current[0]} [dim]({now - current[1]:.1f}s)[/]")
-        if message is None:
-            current.clear()
-            return
-        current[:] = [message, now]
-        status.update(message + " ...")
-
-    return log
-
-
 ConfigDirOption = typer.Option(
     None, "--config-dir", help="defaults to $LOGLENS_CONFIG_DIR or ./configs"
 )
@@ -82,14 +66,16 @@ def demo(
     keep: bool = typer.Option(False, help="keep an earlier demo's warehouse and sample files"),
 ) -> None:
     """Generate sample logs, ingest them through Dagster, and print what landed in the warehouse."""
+    from loglens_pipeline.cli_progress import LiveProgress
     from loglens_pipeline.demo import run_demo
     from loglens_pipeline.warehouse.summary import EXAMPLE_QUERIES
 
     try:
-        with console.status("starting", spinner="dots") as status:
-            log = _phases(status)
-            result = run_demo(hours=hours, lines_per_hour=lines_per_hour, reset=not keep, log=log)
-            log(None)
+        with LiveProgress() as live:
+            result = run_demo(
+                hours=hours, lines_per_hour=lines_per_hour, reset=not keep, log=live.phase
+            )
+            live.phase(None)
     except ConfigError as exc:
         console.print(f"[bold red]{exc}[/]", highlight=False)
         raise typer.Exit(1) from None
@@ -170,18 +156,16 @@ def demo(
 @app.command()
 def ingest(config_dir: Path | None = ConfigDirOption) -> None:
     """Ingest every new byte of every watched file now, as one Dagster run."""
+    from loglens_pipeline.cli_progress import LiveProgress, ingest_table
     from loglens_pipeline.definitions import build_definitions
     from loglens_pipeline.instance import open_instance
     from loglens_pipeline.runs import run_ingest
 
     project = _load(config_dir)
     instance = open_instance(project.paths.data_dir / "dagster_home")
-    result = run_ingest(build_definitions(project), instance, trigger="cli")
-    for event in result.get_asset_materialization_events():
-        if event.asset_key.path == ["raw", "events"]:
-            meta = event.materialization.metadata
-            shown = ("files", "lines", "events", "quarantined", "event_hours", "lines_per_second")
-            console.print({k: meta[k].value for k in shown})
+    with LiveProgress() as live:
+        result = run_ingest(build_definitions(project), instance, trigger="cli")
+    console.print(ingest_table(live.ingestions[-1] if live.ingestions else None, result.run_id))
     raise typer.Exit(0 if result.success else 1)
 
 
@@ -266,6 +250,9 @@ def backfill(
     config_dir: Path | None = ConfigDirOption,
 ) -> None:
     """Materialize all metrics (and anomalies) for a range of hours as one single run."""
+    import time
+
+    from loglens_pipeline.cli_progress import LiveProgress, backfill_table
     from loglens_pipeline.definitions import build_definitions
     from loglens_pipeline.instance import open_instance
     from loglens_pipeline.runs import run_metrics_range
@@ -276,8 +263,13 @@ def backfill(
     project = _load(config_dir)
     instance = open_instance(project.paths.data_dir / "dagster_home")
     hours = int((last - first).total_seconds() // 3600) + 1
-    console.print(f"backfilling {len(project.metrics)} metrics over {hours} hours as one run ...")
-    result = run_metrics_range(build_definitions(project), instance, first, last, trigger="cli")
+    defs = build_definitions(project)
+    started = time.perf_counter()
+    with LiveProgress() as live:
+        live.phase(f"backfilling {len(project.metrics)} metrics over {hours} hours as one run")
+        result = run_metrics_range(defs, instance, first, last, trigger="cli")
+        live.phase(None)
+    console.print(backfill_table(result, first, last, time.perf_counter() - started))
     console.print(
         f"run {result.run_id}: {'[green]success[/]' if result.success else '[red]failed[/]'}"
     )

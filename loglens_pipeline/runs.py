@@ -2,23 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from uuid import uuid4
 
 import dagster as dg
 
+from loglens_pipeline import progress
 from loglens_pipeline.defs.partitions import partition_key
 
 # Keep the terminal readable: run logs stay in the instance (and the UI); errors still print.
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+STEP_ENDS = (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
+
+
+def _execute(
+    defs: dg.Definitions,
+    job_name: str,
+    instance: dg.DagsterInstance,
+    run_config: Mapping,
+    tags: Mapping[str, str],
+) -> dg.ExecuteInProcessResult:
+    """Run a job in this process, publishing its steps to `progress` as they finish.
+
+    The run id is chosen here so the listener is in place before the run's first event; the
+    instance calls it, in this thread, for every event it stores for that run.
+    """
+    job = defs.resolve_job_def(job_name)
+    run_id = str(uuid4())
+    if progress.listening():
+        # Every node of these jobs (an asset or an op) runs as one step.
+        progress.publish(progress.StepsPlanned(run_id, job_name, len(job.graph.nodes)))
+
+        def forward(entry) -> None:
+            event = entry.dagster_event
+            if event is not None and event.event_type in STEP_ENDS:
+                progress.publish(
+                    progress.StepFinished(run_id, event.step_key, event.is_step_success)
+                )
+
+        instance.add_event_listener(run_id, forward)
+    return job.execute_in_process(
+        instance=instance, run_config=run_config, tags=tags, run_id=run_id
+    )
 
 
 def run_ingest(
     defs: dg.Definitions, instance: dg.DagsterInstance, *, trigger: str
 ) -> dg.ExecuteInProcessResult:
     """Ingest every new byte of every watched file, as one `ingest_job` run."""
-    return defs.resolve_job_def("ingest_job").execute_in_process(
-        instance=instance, run_config=QUIET, tags={"loglens/trigger": trigger}
-    )
+    return _execute(defs, "ingest_job", instance, QUIET, {"loglens/trigger": trigger})
 
 
 def run_metrics_range(
@@ -35,18 +68,14 @@ def run_metrics_range(
         "dagster/asset_partition_range_end": partition_key(last),
         "loglens/trigger": trigger,
     }
-    return defs.resolve_job_def("metrics_job").execute_in_process(
-        instance=instance, run_config=QUIET, tags=tags
-    )
+    return _execute(defs, "metrics_job", instance, QUIET, tags)
 
 
 def run_publish(
     defs: dg.Definitions, instance: dg.DagsterInstance, *, trigger: str
 ) -> dg.ExecuteInProcessResult:
     """Rebuild the analytics views and publish the reader copy for BI tools."""
-    return defs.resolve_job_def("publish_reader_job").execute_in_process(
-        instance=instance, run_config=QUIET, tags={"loglens/trigger": trigger}
-    )
+    return _execute(defs, "publish_reader_job", instance, QUIET, {"loglens/trigger": trigger})
 
 
 def run_replay(
@@ -54,6 +83,6 @@ def run_replay(
 ) -> dg.ExecuteInProcessResult:
     """Re-parse quarantined lines of `sources` (all when empty) with the current config."""
     config = {"ops": {"replay_quarantined_lines": {"config": {"sources": sources}}}}
-    return defs.resolve_job_def("replay_quarantine_job").execute_in_process(
-        instance=instance, run_config={**QUIET, **config}, tags={"loglens/trigger": trigger}
+    return _execute(
+        defs, "replay_quarantine_job", instance, {**QUIET, **config}, {"loglens/trigger": trigger}
     )

@@ -4,14 +4,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
+from loglens_pipeline import progress
+from loglens_pipeline.config.models import SourceConfig
 from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.partitions import closed_hours, late_hours, partition_key
 from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
 from loglens_pipeline.ingest.discovery import all_source_files
-from loglens_pipeline.ingest.identity import stat_file
-from loglens_pipeline.ingest.ingestor import IngestReport, ingest_files
+from loglens_pipeline.ingest.identity import FileState, stat_file
+from loglens_pipeline.ingest.ingestor import FileResult, IngestReport, ingest_files
 from loglens_pipeline.warehouse.connection import use_utc
 from loglens_pipeline.warehouse.schema import ensure_raw_schema
 
@@ -99,6 +102,33 @@ def ingest_report_metadata(report: IngestReport) -> dict[str, dg.MetadataValue]:
     }
 
 
+def pending_files(
+    conn: duckdb.DuckDBPyConnection, work: list[tuple[SourceConfig, FileState]]
+) -> progress.IngestPlanned:
+    """What each file holds past its committed offset, for progress bars.
+
+    An estimate of where the ingestor will start: the newest generation of the file's
+    fingerprint that the file is not shorter than, else 0 (a new or rewritten file).
+    """
+    committed: dict[str, list[tuple[int, int]]] = {}
+    for fingerprint, generation, offset in conn.execute(
+        "SELECT fingerprint, generation, committed_offset FROM raw.file_offsets "
+        "WHERE list_contains(?, fingerprint)",
+        [[state.fingerprint for _, state in work]],
+    ).fetchall():
+        committed.setdefault(fingerprint, []).append((generation, offset))
+    files = []
+    for source, state in work:
+        pending = None
+        if state.size is not None:
+            offsets = [
+                o for _, o in sorted(committed.get(state.fingerprint, [])) if o <= state.size
+            ]
+            pending = state.size - (offsets[-1] if offsets else 0)
+        files.append(progress.PendingFile(source.name, str(state.path), pending))
+    return progress.IngestPlanned(tuple(files))
+
+
 def build_ingest_asset(project: Project) -> dg.AssetsDefinition:
     """The `raw/events` asset for a project; it also records `raw/event_hours` partitions."""
     sources = {s.name: s for s in project.config.sources}
@@ -135,8 +165,9 @@ def build_ingest_asset(project: Project) -> dg.AssetsDefinition:
             work.append((source, state))
         project.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
 
-        def progress(result) -> None:
+        def after_commit(result: FileResult) -> None:
             context.log.debug(f"{result.path}: committed up to byte {result.end_offset:,}")
+            progress.publish(result)
 
         with (
             explained_failures(project.warehouse_path, project.reader_path),
@@ -144,13 +175,16 @@ def build_ingest_asset(project: Project) -> dg.AssetsDefinition:
         ):
             use_utc(conn)
             ensure_raw_schema(conn)
+            if progress.listening():  # the estimate costs a query: only for a display
+                progress.publish(pending_files(conn, work))
             report = ingest_files(
                 conn,
                 work,
                 project.config.ingest,
                 ingested_at=datetime.now(UTC).replace(tzinfo=None),
-                after_commit=progress,
+                after_commit=after_commit,
             )
+        progress.publish(report)
         context.log.info(
             f"ingested {report.total('lines'):,} lines from {len(work)} files: "
             f"{report.total('events'):,} events, {report.total('quarantined'):,} quarantined, "
