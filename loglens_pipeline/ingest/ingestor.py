@@ -49,6 +49,7 @@ class FileResult:
     chunks: int = 0
     hours: set[datetime] = field(default_factory=set)
     status: str = "continues"
+    seconds: float = 0.0  # spent reading, parsing and committing this file
 
     @property
     def bytes(self) -> int:
@@ -329,6 +330,7 @@ def ingest_file(
     last line is read once the file has been idle for `flush_partial_after_seconds`.
     `after_commit` is called after each committed chunk (progress reporting, fault injection).
     """
+    started = time.perf_counter()
     # One handle for identity and reading: a rename or rotation between the sensor's look and
     # this read cannot make us read one file's bytes under another file's identity.
     try:
@@ -383,6 +385,7 @@ def ingest_file(
                     result.quarantined += quarantined
                     result.chunks += 1
                     result.hours |= hours
+                    result.seconds = time.perf_counter() - started
                     if after_commit is not None:
                         after_commit(result)
         except READ_ERRORS:

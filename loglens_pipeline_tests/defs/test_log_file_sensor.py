@@ -173,7 +173,12 @@ def test_ingestion_run_records_metadata(project, instance):
     assert (meta["files"], meta["lines"], meta["events"], meta["quarantined"]) == (1, 8, 7, 1)
     assert meta["first_event_hour"] == meta["last_event_hour"] == "2026-11-20T10:00:00"
     assert meta["lines_per_second"] > 0
-    assert "| app |" in meta["per_source"]
+    [app_row] = [row for row in meta["per_source"].splitlines() if row.startswith("| app |")]
+    cells = [cell.strip() for cell in app_row.strip("|").split("|")]
+    size = (project.logs_dir / "app" / "a.jsonl").stat().st_size
+    assert cells[:5] == ["app", f"{size:,}", "8", "7", "1"], app_row
+    assert float(cells[5].replace(",", "")) > 0, "lines/s per source"
+    assert "analytics.quarantine_by_reason" in meta["quarantine"]
     assert meta["late_hours"] == "2026-11-20-10:00", "an hour closed long ago is reported late"
     record = instance.get_latest_materialization_event(dg.AssetKey(["raw", "events"]))
     assert record is not None and record.run_id == result.run_id

@@ -73,16 +73,17 @@ def event_hours_spec(partitions: dg.PartitionsDefinition) -> dg.AssetSpec:
 def ingest_report_metadata(report: IngestReport) -> dict[str, dg.MetadataValue]:
     """Run metadata: totals, the event-hour range, throughput and a per-source table."""
     hours = report.hours
-    per_source: dict[str, list[int]] = {}
+    per_source: dict[str, list[float]] = {}
     for f in report.files:
-        row = per_source.setdefault(f.source, [0, 0, 0, 0])
-        for i, value in enumerate((f.bytes, f.lines, f.events, f.quarantined)):
+        row = per_source.setdefault(f.source, [0, 0, 0, 0, 0.0])
+        for i, value in enumerate((f.bytes, f.lines, f.events, f.quarantined, f.seconds)):
             row[i] += value
     table = (
-        "| source | bytes | lines | events | quarantined |\n|---|---:|---:|---:|---:|\n"
+        "| source | bytes | lines | events | quarantined | lines/s |\n"
+        "|---|---:|---:|---:|---:|---:|\n"
         + "".join(
-            f"| {name} | {b:,} | {li:,} | {e:,} | {q:,} |\n"
-            for name, (b, li, e, q) in per_source.items()
+            f"| {name} | {b:,} | {li:,} | {e:,} | {q:,} | {li / s if s else 0:,.0f} |\n"
+            for name, (b, li, e, q, s) in per_source.items()
         )
     )
     return {
@@ -96,8 +97,11 @@ def ingest_report_metadata(report: IngestReport) -> dict[str, dg.MetadataValue]:
         "event_hours": dg.MetadataValue.int(len(hours)),
         "lines_per_second": dg.MetadataValue.float(round(report.lines_per_second, 1)),
         "per_source": dg.MetadataValue.md(table),
-        "quarantine_query": dg.MetadataValue.md(
-            "```sql\nSELECT source, reason, count(*) FROM raw.quarantine GROUP BY ALL ORDER BY 3 DESC\n```"
+        "quarantine": dg.MetadataValue.md(
+            "Quarantined lines by source and reason, with an example each: the view "
+            "`analytics.quarantine_by_reason` (reader copy, for BI tools) or `loglens quarantine`; "
+            "every line with its reason and raw bytes is in `raw.quarantine`:\n\n"
+            "```sql\nSELECT * FROM analytics.quarantine_by_reason\n```"
         ),
     }
 
