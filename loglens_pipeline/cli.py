@@ -289,7 +289,9 @@ def dev(
         Path(os.environ.get("DAGSTER_HOME") or project.paths.data_dir / "dagster_home")
     )
     os.environ["DAGSTER_HOME"] = str(home)
+    project.logs_dir.mkdir(parents=True, exist_ok=True)  # the folder the sensor watches
     console.print(f"DAGSTER_HOME={home}  UI: http://{host}:{port}")
+    console.print(f"watching {project.logs_dir}: drop log files there")
     # `dagster dev` ignores SIGTERM when SIGINT was ignored by the parent: restore defaults.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     dagster = Path(sys.executable).with_name("dagster")

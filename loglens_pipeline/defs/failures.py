@@ -38,6 +38,12 @@ def explain(exc: BaseException, warehouse: Path, reader: Path) -> str | None:
             "DuckDB ran out of memory. Raise warehouse.memory_limit or lower "
             f"ingest.chunk_bytes in configs/loglens.yaml. ({text.splitlines()[0]})"
         )
+    if isinstance(exc, FileNotFoundError):
+        return (
+            f"{exc.filename or 'A file or folder'} does not exist. Create it, or fix the path: "
+            "the data directory is LOGLENS_DATA_DIR (default ./data), the watched folder "
+            "ingest.logs_dir and the warehouse warehouse.path in configs/loglens.yaml."
+        )
     if isinstance(exc, PermissionError):
         return f"Permission denied on {exc.filename}: give the Dagster user read access (logs) or write access (data)."
     return None

@@ -52,6 +52,15 @@ def test_a_full_disk_says_what_to_free():
     assert "LOGLENS_DATA_DIR" in message
 
 
+def test_a_missing_folder_names_it_and_the_settings_that_point_there(tmp_path):
+    missing = tmp_path / "nowhere" / "logs"
+    with pytest.raises(FileNotFoundError) as info:
+        list(missing.iterdir())
+    message = explain(info.value, tmp_path / "w.duckdb", tmp_path / "r.duckdb")
+    assert message.startswith(f"{missing} does not exist. Create it, or fix the path")
+    assert "LOGLENS_DATA_DIR" in message and "ingest.logs_dir" in message
+
+
 def test_unknown_errors_keep_their_traceback():
     with pytest.raises(ZeroDivisionError), explained_failures(Path("w"), Path("r")):
         _ = 1 / 0

@@ -52,8 +52,16 @@ def requested_files(request: dg.RunRequest) -> list[str]:
 
 
 def test_no_files_means_no_run(project, instance):
+    project.logs_dir.mkdir(parents=True, exist_ok=True)
     result = tick(build_definitions(project), instance, None)
     assert result.run_requests == [] and "no new bytes" in result.skip_message
+
+
+def test_a_missing_watched_folder_is_named_in_the_skip_reason(project, instance):
+    assert not project.logs_dir.exists()
+    result = tick(build_definitions(project), instance, None)
+    assert result.run_requests == []
+    assert result.skip_message.startswith(f"the watched folder {project.logs_dir} does not exist")
 
 
 def test_new_file_then_unchanged_then_grown(project, instance):

@@ -66,6 +66,11 @@ def build_log_file_sensor(project: Project, job) -> dg.SensorDefinition:
         ),
     )
     def log_file_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        if not project.logs_dir.is_dir():
+            return dg.SensorResult(
+                skip_reason=f"the watched folder {project.logs_dir} does not exist: create it, "
+                "or set ingest.logs_dir in configs/loglens.yaml (or LOGLENS_DATA_DIR)"
+            )
         cursor: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         now = datetime.now(UTC).replace(tzinfo=None)
         found = [
