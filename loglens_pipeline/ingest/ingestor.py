@@ -27,7 +27,8 @@ from loglens_pipeline.ingest.identity import (
     tail_hash,
 )
 from loglens_pipeline.ingest.lines import ROW_GROUP_ROWS, LineBatch, read_ahead, read_batches
-from loglens_pipeline.ingest.parsers import parse_sql, sql_literal
+from loglens_pipeline.ingest.parsers import field_columns, parse_sql, sql_literal
+from loglens_pipeline.warehouse.schema import ensure_field_columns
 
 
 class OffsetConflictError(RuntimeError):
@@ -205,11 +206,13 @@ def _commit_batch(
     try:
         if committed_offset(conn, identity.file_id) not in (None, batch.start_offset):
             raise OffsetConflictError(f"offset of {path} moved during ingestion")
+        typed = "".join(f', "{column}"' for column in field_columns(source))
         events = conn.execute(
-            """INSERT INTO raw.events
-               SELECT event_time, ?, ?, service, host, level, message, attrs, ?, ?, byte_offset, ?,
-                      line_count
-               FROM parsed WHERE reason IS NULL""",
+            f"""INSERT INTO raw.events BY NAME
+                SELECT event_time, ? AS source, ? AS tenant, service, host, level, message, attrs,
+                       ? AS file_id, ? AS file_path, byte_offset, ? AS ingested_at,
+                       line_count{typed}
+                FROM parsed WHERE reason IS NULL""",
             [source.name, source.tenant, identity.file_id, path, ingested_at],
         ).fetchall()[0][0]
         quarantined = conn.execute(
@@ -408,6 +411,9 @@ def ingest_files(
     started = time.perf_counter()
     # Row order in raw.events carries no meaning (byte_offset does): without it DuckDB inserts
     # with both threads and fills whole row groups.
+    work = list(work)
+    for source in {source.name: source for source, _ in work}.values():
+        ensure_field_columns(conn, field_columns(source))
     conn.execute("SET preserve_insertion_order = false")
     try:
         results = [

@@ -13,8 +13,18 @@ from collections.abc import Callable
 
 from loglens_pipeline.config.models import SourceConfig, TimestampSpec
 from loglens_pipeline.ingest.formats import SYSLOG_SEVERITY_LEVELS, json_path
+from loglens_pipeline.warehouse.schema import field_column
 
-__all__ = ["OUTPUT_COLUMNS", "PARSERS", "cast_sql", "json_path", "parse_sql", "sql_literal"]
+__all__ = [
+    "FIELD_SQL_TYPES",
+    "OUTPUT_COLUMNS",
+    "PARSERS",
+    "cast_sql",
+    "field_columns",
+    "json_path",
+    "parse_sql",
+    "sql_literal",
+]
 
 OUTPUT_COLUMNS = (
     "byte_offset", "event_time", "service", "host", "level", "message", "attrs",
@@ -26,6 +36,7 @@ NOW_SQL = "now()"
 
 # DuckDB types of typed fields; `cast_sql` is what ingestion checks and metrics read alike.
 FIELD_CASTS = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "timestamp": "TIMESTAMP"}
+FIELD_SQL_TYPES = {**FIELD_CASTS, "string": "VARCHAR"}
 
 # Timestamps outside years 1..9999 are unreadable rather than an error that fails the batch.
 _MIN_EPOCH_S, _MAX_EPOCH_S = -62135596800, 253402300799
@@ -108,21 +119,23 @@ def _level_sql(raw: str, from_pri: bool) -> str:
     return f"CASE upper({raw}) WHEN 'WARNING' THEN 'WARN' ELSE upper({raw}) END"
 
 
-def _checked_fields(source: SourceConfig) -> list[tuple[str, str, str]]:
-    """(name, path, type) of fields whose failed cast quarantines the line; none with `keep`."""
-    if source.on_cast_error != "quarantine":
-        return []
-    return [
-        (name, spec.path, spec.type)
-        for name, spec in source.field_specs().items()
-        if spec.type != "string"
-    ]
+def _declared_fields(source: SourceConfig) -> list[tuple[str, str, str]]:
+    """(name, path, type) of every typed field of the source."""
+    return [(name, spec.path, spec.type) for name, spec in source.field_specs().items()]
+
+
+def field_columns(source: SourceConfig) -> dict[str, str]:
+    """The `raw.events` columns holding the source's typed fields: column name -> SQL type."""
+    return {
+        field_column(name, path, kind): FIELD_SQL_TYPES[kind]
+        for name, path, kind in _declared_fields(source)
+    }
 
 
 def _field_columns(source: SourceConfig, get: Callable[[str], str]) -> str:
-    """The raw text of every checked field as columns `__f0`, `__f1`, ... (or nothing)."""
+    """The raw text of every declared field as columns `__f0`, `__f1`, ... (or nothing)."""
     return "".join(
-        f", {get(path)} AS __f{i}" for i, (_, path, _) in enumerate(_checked_fields(source))
+        f", {get(path)} AS __f{i}" for i, (_, path, _) in enumerate(_declared_fields(source))
     )
 
 
@@ -131,17 +144,24 @@ def _finish(source: SourceConfig, fields_sql: str) -> str:
 
     `fields_sql` yields byte_offset, line, raw_line, raw_bytes, reason0 (format-level reason),
     ts_raw, level_raw, service_raw, host_raw, message_raw, attrs, and the raw text `__f<i>` of
-    each field of `_checked_fields`.
+    each field of `_declared_fields`. The result has `OUTPUT_COLUMNS`, then `field_columns`.
     """
     spec = source.timestamp_spec()
     service = "service_raw"
     if source.service is not None:
         service = f"coalesce(service_raw, {sql_literal(source.service)})"
+    declared = _declared_fields(source)
     # A field that is present (not NULL, not empty) but does not cast quarantines the line.
     bad_fields = "".join(
         f"WHEN __f{i} <> '' AND {cast_sql(f'__f{i}', kind)} IS NULL "
         f"THEN {sql_literal('bad_field:' + name)} "
-        for i, (name, _, kind) in enumerate(_checked_fields(source))
+        for i, (name, _, kind) in enumerate(declared)
+        if source.on_cast_error == "quarantine" and kind != "string"
+    )
+    # Typed values are stored once here, so metrics read a column instead of parsing `attrs`.
+    typed = "".join(
+        f', {cast_sql(f"__f{i}", kind)} AS "{field_column(name, path, kind)}"'
+        for i, (name, path, kind) in enumerate(declared)
     )
     return f"""
         SELECT byte_offset,
@@ -153,7 +173,7 @@ def _finish(source: SourceConfig, fields_sql: str) -> str:
                attrs,
                reason,
                coalesce(raw_line, CASE WHEN reason IS NOT NULL THEN line END) AS raw_line,
-               raw_bytes
+               raw_bytes{typed}
         FROM (
             SELECT *,
                    coalesce(reason0,
@@ -192,7 +212,7 @@ def json_parser(source: SourceConfig) -> str:
         for f in (source.field_mapping().get(c) for c in ("level", "service", "host", "message"))
         if f
     ]
-    wanted += [path for _, path, _ in _checked_fields(source)]
+    wanted += [path for _, path, _ in _declared_fields(source)]
     paths = list(dict.fromkeys(json_path(field) for field in wanted))
     index = {path: i + 1 for i, path in enumerate(paths)}
 

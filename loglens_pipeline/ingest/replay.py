@@ -9,7 +9,8 @@ from datetime import datetime
 import duckdb
 
 from loglens_pipeline.config.models import SourceConfig
-from loglens_pipeline.ingest.parsers import parse_sql
+from loglens_pipeline.ingest.parsers import field_columns, parse_sql
+from loglens_pipeline.warehouse.schema import ensure_field_columns
 
 # Lines whose raw text was not kept whole cannot be parsed again.
 NOT_REPLAYABLE = ("line_too_long", "invalid_utf8", "nul_byte")
@@ -41,14 +42,18 @@ def replay_quarantine(
                   NULL::VARCHAR AS raw_line, NULL::BLOB AS raw_bytes FROM replay_input"""
     )
     conn.execute(f"CREATE OR REPLACE TEMP TABLE replay_parsed AS {parse_sql(source)}")
+    columns = field_columns(source)
+    ensure_field_columns(conn, columns)
+    typed = "".join(f', p."{column}"' for column in columns)
     conn.execute("BEGIN TRANSACTION")
     try:
         moved = conn.execute(
-            """INSERT INTO raw.events
-               SELECT p.event_time, ?, ?, p.service, p.host, p.level, p.message, p.attrs,
-                      i.file_id, i.file_path, i.byte_offset, ?, i.line_count
-               FROM replay_parsed p JOIN replay_input i ON i.key = p.byte_offset
-               WHERE p.reason IS NULL""",
+            f"""INSERT INTO raw.events BY NAME
+                SELECT p.event_time, ? AS source, ? AS tenant, p.service, p.host, p.level,
+                       p.message, p.attrs, i.file_id, i.file_path, i.byte_offset,
+                       ? AS ingested_at, i.line_count{typed}
+                FROM replay_parsed p JOIN replay_input i ON i.key = p.byte_offset
+                WHERE p.reason IS NULL""",
             [source.name, source.tenant, ingested_at],
         ).fetchall()[0][0]
         conn.execute(

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 
 from loglens_pipeline.config.metrics import MetricSpec
 from loglens_pipeline.config.models import SourceConfig
-from loglens_pipeline.ingest.parsers import cast_sql, json_path, sql_literal
+from loglens_pipeline.ingest.parsers import FIELD_SQL_TYPES, cast_sql, json_path, sql_literal
 from loglens_pipeline.metrics.expressions import ExpressionError, FieldResolver, compile_expression
+from loglens_pipeline.warehouse.schema import field_column
 
 COMPILER_VERSION = "1"
 COLUMNS = ("source", "tenant", "service", "host", "level", "message", "event_time")
@@ -44,13 +45,28 @@ def field_locations(sources: list[SourceConfig]) -> dict[str, dict[str, str]]:
     return locations
 
 
-def field_resolver(sources: list[SourceConfig]) -> FieldResolver:
-    """Event columns by name; declared fields as typed extractions from `attrs`."""
+def field_resolver(
+    sources: list[SourceConfig], used: dict[str, str] | None = None
+) -> FieldResolver:
+    """Event columns by name; declared fields as their typed column, else read from `attrs`.
+
+    Ingestion stores each declared field in a typed column (`field_column`); rows ingested
+    before that column existed have NULL there, and only for those rows (COALESCE evaluates its
+    second argument lazily) the value is extracted from `attrs` as it always was: the result is
+    the same either way. `used` collects the typed columns referenced (name -> SQL type).
+    """
     types = field_types(sources)
     locations = field_locations(sources)
 
     def extract(path: str) -> str:
         return f"json_extract_string(attrs, {sql_literal(json_path(path))})"
+
+    def by_source(values: dict[str, str]) -> str:
+        if len(set(values.values())) == 1:
+            return next(iter(values.values()))
+        # The same name lives at different paths (so in different columns) per source.
+        cases = " ".join(f"WHEN {sql_literal(src)} THEN {v}" for src, v in values.items())
+        return f"CASE source {cases} END"
 
     def resolve(path: tuple[str, ...]) -> str | None:
         name = ".".join(path)
@@ -60,14 +76,12 @@ def field_resolver(sources: list[SourceConfig]) -> FieldResolver:
         if kind is None:
             return None
         where = locations[name]
-        if len(set(where.values())) == 1:
-            text = extract(next(iter(where.values())))
-        else:  # the same name lives at different paths in different sources
-            cases = " ".join(
-                f"WHEN {sql_literal(src)} THEN {extract(p)}" for src, p in where.items()
-            )
-            text = f"CASE source {cases} END"
-        return cast_sql(text, kind)
+        columns = {src: field_column(name, p, kind) for src, p in where.items()}
+        if used is not None:
+            used.update(dict.fromkeys(columns.values(), FIELD_SQL_TYPES[kind]))
+        typed = by_source({src: f'"{column}"' for src, column in columns.items()})
+        text = by_source({src: extract(p) for src, p in where.items()})
+        return f"coalesce({typed}, {cast_sql(text, kind)})"
 
     return resolve
 
@@ -90,6 +104,7 @@ class CompiledMetric:
     numerator_sql: str | None
     groups: tuple[tuple[str, str], ...]  # (column name, SQL)
     code_version: str
+    field_columns: tuple[tuple[str, str], ...] = ()  # typed raw.events columns read (name, type)
 
     @property
     def group_columns(self) -> list[str]:
@@ -214,8 +229,9 @@ def compile_metric(spec: MetricSpec, sources: dict[str, SourceConfig]) -> Compil
             "source", f"unknown source {unknown[0]!r}; sources: {', '.join(sources)}"
         )
     chosen = [sources[name] for name in spec.source]
+    typed_columns: dict[str, str] = {}
     try:
-        resolve = field_resolver(chosen)
+        resolve = field_resolver(chosen, typed_columns)
     except ValueError as exc:
         raise MetricCompileError("source", str(exc)) from None
     context = f"metric {spec.name!r}"
@@ -259,4 +275,5 @@ def compile_metric(spec: MetricSpec, sources: dict[str, SourceConfig]) -> Compil
         numerator_sql=compiled("numerator", spec.numerator),
         groups=tuple(groups),
         code_version=hashlib.sha256(fingerprint.encode()).hexdigest()[:16],
+        field_columns=tuple(sorted(typed_columns.items())),
     )

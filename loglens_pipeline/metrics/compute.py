@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 
 from loglens_pipeline.metrics.compiler import CompiledMetric
+from loglens_pipeline.warehouse.schema import ensure_field_columns
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ def compute_metric(
     conn: duckdb.DuckDBPyConnection, metric: CompiledMetric, start: datetime, end: datetime
 ) -> MetricResult:
     """Windows ending in `(start, end]` (hour boundaries, UTC), at most `max_groups` per hour."""
+    ensure_field_columns(conn, dict(metric.field_columns))  # a source not ingested yet
     conn.execute(f"CREATE OR REPLACE TEMP TABLE metric_rows AS {metric.ranked_sql(start, end)}")
     columns = ", ".join(f'"{c}"' for c in metric.columns)
     order = ", ".join(["bucket_end", *(f'"{c}"' for c in metric.group_columns)])

@@ -8,6 +8,10 @@ same rows several times faster and the file ends smaller.
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Mapping
+
 import duckdb
 
 SCHEMAS = ("raw", "metrics", "anomalies", "analytics")
@@ -60,6 +64,30 @@ RAW_TABLES = {
             last_ingested_at  TIMESTAMP NOT NULL
         )""",
 }
+
+
+def field_column(name: str, path: str, kind: str) -> str:
+    """The `raw.events` column with a declared field's typed value, as read at ingestion.
+
+    Named by the field plus a hash of its path and type: when a source's declaration changes,
+    its rows go to a new column, and rows ingested before read `attrs` (metrics coalesce both).
+    """
+    digest = hashlib.sha1(f"{kind}:{path}".encode()).hexdigest()[:8]
+    return f"f_{re.sub(r'[^0-9A-Za-z_]', '_', name)}_{digest}"
+
+
+def ensure_field_columns(conn: duckdb.DuckDBPyConnection, columns: Mapping[str, str]) -> None:
+    """Add the typed field columns `raw.events` lacks (name -> SQL type); existing rows get NULL."""
+    existing = {
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = 'events'"
+        ).fetchall()
+    }
+    for name, sql_type in columns.items():
+        if name not in existing:
+            conn.execute(f'ALTER TABLE raw.events ADD COLUMN "{name}" {sql_type}')
 
 
 def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:

@@ -22,7 +22,7 @@ from loglens_pipeline.config.models import SourceConfig, TimestampSpec
 from loglens_pipeline.ingest import parsers
 from loglens_pipeline.ingest.formats import PRESETS, RegexPreset, json_path, known_formats
 from loglens_pipeline.ingest.lines import split_lines
-from loglens_pipeline.ingest.parsers import OUTPUT_COLUMNS, parse_sql
+from loglens_pipeline.ingest.parsers import OUTPUT_COLUMNS, field_columns, parse_sql
 from loglens_pipeline_tests.conftest import write_project
 
 
@@ -34,7 +34,7 @@ def parse(source: SourceConfig, *lines: str | bytes) -> list[dict]:
         conn.register("batch", split_lines(data, 0, 1 << 20))
         cursor = conn.execute(f"SELECT * FROM ({parse_sql(source)}) ORDER BY byte_offset")
         names = tuple(d[0] for d in cursor.description)
-        assert names == OUTPUT_COLUMNS
+        assert names == OUTPUT_COLUMNS + tuple(field_columns(source))
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 

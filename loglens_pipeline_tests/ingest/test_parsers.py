@@ -11,7 +11,7 @@ import pytest
 from loglens_pipeline.config.models import SourceConfig, TimestampSpec
 from loglens_pipeline.defs.project import Project
 from loglens_pipeline.ingest.lines import split_lines
-from loglens_pipeline.ingest.parsers import OUTPUT_COLUMNS, json_path, parse_sql
+from loglens_pipeline.ingest.parsers import OUTPUT_COLUMNS, field_columns, json_path, parse_sql
 
 
 def parse(source: SourceConfig, *lines: str | bytes, crlf: bool = False) -> list[dict]:
@@ -23,7 +23,7 @@ def parse(source: SourceConfig, *lines: str | bytes, crlf: bool = False) -> list
         conn.register("batch", split_lines(data, 0, 16 * 1024))
         cursor = conn.execute(f"SELECT * FROM ({parse_sql(source)}) ORDER BY byte_offset")
         names = tuple(d[0] for d in cursor.description)
-        assert names == OUTPUT_COLUMNS
+        assert names == OUTPUT_COLUMNS + tuple(field_columns(source))
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 

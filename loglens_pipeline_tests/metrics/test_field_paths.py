@@ -65,3 +65,71 @@ def test_one_metric_over_sources_that_store_a_field_at_different_paths(tmp_path)
     assert frame[["value", "events"]].values.tolist() == [[30.0, 4.0]]
     renamed = spec.model_copy(update={"source": ["old"]})
     assert compile_metric(renamed, sources).code_version != metric.code_version
+
+
+def ingest_lines(project, source_name: str, lines: list[dict]) -> None:
+    from loglens_pipeline.ingest.identity import stat_file
+    from loglens_pipeline.ingest.ingestor import ingest_files
+    from loglens_pipeline.warehouse.connection import connect
+
+    source = next(s for s in project.config.sources if s.name == source_name)
+    path = project.logs_dir / source_name / "a.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with connect(project.warehouse_path, project.config.warehouse) as conn:
+        ensure_raw_schema(conn)
+        work = [(source, stat_file(path, source.name))]
+        ingest_files(conn, work, project.config.ingest, ingested_at=datetime(2026, 11, 21))
+
+
+def test_metrics_read_the_typed_columns_ingestion_wrote_and_attrs_for_older_rows(tmp_path):
+    project = write_project(tmp_path, two_sources)
+    sources = {s.name: s for s in project.config.sources}
+    spec = MetricSpec.model_validate(
+        {
+            "name": "latency_avg",
+            "description": "mean latency across the old and new formats",
+            "source": ["old", "new"],
+            "aggregation": "avg",
+            "field": "latency",
+            "window": "1h",
+        }
+    )
+    metric = compile_metric(spec, sources)
+    ts = "2026-11-20T10:0{}:00Z"
+    ingest_lines(
+        project,
+        "old",
+        [{"ts": ts.format(i), "timing": {"latency_ms": v}} for i, v in ((0, 10), (1, 30))],
+    )
+    ingest_lines(
+        project, "new", [{"ts": ts.format(2), "latency": 50}, {"ts": ts.format(3), "latency": "x"}]
+    )
+    window = (datetime(2026, 11, 20, 10), datetime(2026, 11, 20, 11))
+    columns = [name for name, _ in metric.field_columns]
+    assert len(columns) == 2, "one typed column per (path, type): the sources differ in path"
+
+    with duckdb.connect(str(project.warehouse_path)) as conn:
+        stored = conn.execute(
+            f'SELECT source, "{columns[0]}", "{columns[1]}" FROM raw.events ORDER BY byte_offset, source'
+        ).fetchall()
+        assert sorted(v for row in stored for v in row[1:] if v is not None) == [10.0, 30.0, 50.0]
+        expected = [[30.0, 4.0]]
+        assert (
+            compute_metric(conn, metric, *window).frame[["value", "events"]].values.tolist()
+            == expected
+        )
+        # The typed columns are what is read: emptied attrs change nothing ...
+        conn.execute("UPDATE raw.events SET attrs = '{}'")
+        assert (
+            compute_metric(conn, metric, *window).frame[["value", "events"]].values.tolist()
+            == expected
+        )
+        # ... and rows without them (ingested before the field was declared) read attrs.
+        conn.execute(
+            "UPDATE raw.events SET attrs = CASE source WHEN 'old' THEN '{\"timing\": {\"latency_ms\": 5}}' "
+            "ELSE '{\"latency\": 60}' END, " + ", ".join(f'"{c}" = NULL' for c in columns)
+        )
+        assert compute_metric(conn, metric, *window).frame[["value", "events"]].values.tolist() == [
+            [32.5, 4.0]
+        ]
