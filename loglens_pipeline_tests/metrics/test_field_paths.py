@@ -26,10 +26,8 @@ def two_sources(data: dict) -> None:
         )
 
 
-def test_one_metric_over_sources_that_store_a_field_at_different_paths(tmp_path):
-    project = write_project(tmp_path, two_sources)
-    sources = {s.name: s for s in project.config.sources}
-    spec = MetricSpec.model_validate(
+def latency_avg() -> MetricSpec:
+    return MetricSpec.model_validate(
         {
             "name": "latency_avg",
             "description": "mean latency across the old and new formats",
@@ -39,6 +37,12 @@ def test_one_metric_over_sources_that_store_a_field_at_different_paths(tmp_path)
             "window": "1h",
         }
     )
+
+
+def test_one_metric_over_sources_that_store_a_field_at_different_paths(tmp_path):
+    project = write_project(tmp_path, two_sources)
+    sources = {s.name: s for s in project.config.sources}
+    spec = latency_avg()
     metric = compile_metric(spec, sources)
     rows = [
         ("old", {"timing": {"latency_ms": 10}}),
@@ -85,16 +89,7 @@ def ingest_lines(project, source_name: str, lines: list[dict]) -> None:
 def test_metrics_read_the_typed_columns_ingestion_wrote_and_attrs_for_older_rows(tmp_path):
     project = write_project(tmp_path, two_sources)
     sources = {s.name: s for s in project.config.sources}
-    spec = MetricSpec.model_validate(
-        {
-            "name": "latency_avg",
-            "description": "mean latency across the old and new formats",
-            "source": ["old", "new"],
-            "aggregation": "avg",
-            "field": "latency",
-            "window": "1h",
-        }
-    )
+    spec = latency_avg()
     metric = compile_metric(spec, sources)
     ts = "2026-11-20T10:0{}:00Z"
     ingest_lines(
