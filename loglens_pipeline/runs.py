@@ -9,6 +9,7 @@ from uuid import uuid4
 import dagster as dg
 
 from loglens_pipeline import progress
+from loglens_pipeline.defs.metrics.schedules import metric_tags
 from loglens_pipeline.defs.partitions import partition_key
 
 # Keep the terminal readable: run logs stay in the instance (and the UI); errors still print.
@@ -63,10 +64,15 @@ def run_metrics_range(
     trigger: str,
 ) -> dg.ExecuteInProcessResult:
     """Metrics (and anomalies) for the hours `first`..`last` inclusive, as one single run."""
+    metrics = sorted(
+        key.path[-1]
+        for key in defs.resolve_asset_graph().get_all_asset_keys()
+        if key.path[0] == "metrics"
+    )
     tags = {
         "dagster/asset_partition_range_start": partition_key(first),
         "dagster/asset_partition_range_end": partition_key(last),
-        "loglens/trigger": trigger,
+        **metric_tags(metrics, trigger),
     }
     return _execute(defs, "metrics_job", instance, QUIET, tags)
 

@@ -586,8 +586,12 @@ def test_the_incident_fails_the_anomaly_check_with_a_warning(
     assert "outside the expected band" in evaluation["description"], evaluation
 
 
-def reader_rows(project: Project, sql: str, params: list[Any], timeout: float = 120.0):
-    """Rows from the BI reader copy once they are there (it is republished after the runs)."""
+def reader_rows(project: Project, sql: str, params: list[Any], timeout: float = 300.0):
+    """Rows from the BI reader copy once they are there.
+
+    The automation sensor republishes it once no upstream run is in progress; on a loaded
+    machine it can queue behind the hourly schedule's run and the alerts run (pool limit 1).
+    """
     deadline = time.monotonic() + timeout
     rows: list[tuple] = []
     while time.monotonic() < deadline:
@@ -615,7 +619,10 @@ def test_the_incident_anomaly_rows_are_queryable_in_the_reader_copy(
             ORDER BY bucket_start""",
         [outage.start.replace(tzinfo=None), outage.end.replace(tzinfo=None)],
     )
-    assert rows, f"no anomaly rows for payments in {live.project.reader_path}"
+    assert rows, live.dagster.describe(
+        f"no anomaly rows for payments in {live.project.reader_path}; runs:\n"
+        + all_runs(live.dagster)
+    )
     assert all(value > 0.1 and expected < 0.05 for _, value, expected, _ in rows), rows
     # The strongest anomaly of the whole sample is the outage.
     strongest = reader_rows(
