@@ -1,4 +1,7 @@
-"""End to end: the real `dagster dev` (webserver + daemon) ingests dropped log files; its UI renders.
+"""End to end with the real `dagster dev` (webserver + daemon): files dropped into the watched
+folder are ingested by the sensor's runs; sample logs with an injected outage are backfilled by
+the daemon, fail the `no_anomalies` check with WARN and land in the BI reader copy; the UI
+renders the asset graph, the outage's metric partition and the check in headless Chromium.
 
 One `loglens dev` serves every test of this module (module-scoped fixture) against a temporary
 project (a copy of `configs/`, an empty data directory) and a temporary DAGSTER_HOME holding the
