@@ -20,6 +20,10 @@ QUERIES = {
     "run_errors": live.RUN_ERRORS_QUERY,
     "sensor": live.SENSOR_QUERY,
     "asset": live.ASSET_QUERY,
+    "launch_backfill": live.LAUNCH_BACKFILL,
+    "backfill": live.BACKFILL_QUERY,
+    "partitions": live.PARTITIONS_QUERY,
+    "check": live.CHECK_QUERY,
 }
 
 
