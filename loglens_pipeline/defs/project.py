@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,12 @@ from loglens_pipeline.config.loader import load_metrics
 from loglens_pipeline.metrics.compiler import CompiledMetric
 
 WAREHOUSE_POOL = "warehouse"  # every asset that writes to DuckDB runs in this pool (limit 1)
+OWNER = "team:loglens"  # owner of the assets that are not declared in configs/metrics.yaml
+
+
+def code_version(*parts: str) -> str:
+    """A code version from what determines an asset's output: changing any part marks it stale."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from loglens_pipeline.config import ProjectPaths
 from loglens_pipeline.config.paths import REPO_ROOT
 from loglens_pipeline.definitions import build_definitions
 from loglens_pipeline.defs.project import Project
+from loglens_pipeline_tests.conftest import write_project
 
 SHIPPED_METRICS = [
     "checkout_avg_latency",
@@ -133,3 +134,35 @@ def test_every_metric_has_an_anomaly_check(defs):
     graph = defs.resolve_asset_graph()
     checks = {key.asset_key.to_user_string(): key.name for key in graph.asset_check_keys}
     assert checks == {f"anomalies/{name}": "no_anomalies" for name in SHIPPED_METRICS}
+
+
+def test_every_asset_has_description_owner_tags_kinds_and_code_version(defs):
+    graph = defs.resolve_asset_graph()
+    lacking = {
+        key.to_user_string(): [
+            attribute
+            for attribute in ("description", "owners", "tags", "kinds", "code_version")
+            if not getattr(graph.get(key), attribute)
+        ]
+        for key in graph.get_all_asset_keys()
+    }
+    assert {key: missing for key, missing in lacking.items() if missing} == {}
+
+
+def test_ingestion_code_version_follows_the_parsing_of_sources(tmp_path):
+    def versions(overrides=None) -> dict[str, str]:
+        project = write_project(tmp_path / str(len(list(tmp_path.iterdir()))), overrides)
+        graph = build_definitions(project).resolve_asset_graph()
+        return {
+            key.to_user_string(): graph.get(key).code_version
+            for key in graph.get_all_asset_keys()
+            if key.path[0] in ("raw", "sources")
+        }
+
+    def float_status(data: dict) -> None:
+        app = next(s for s in data["sources"] if s["name"] == "app")
+        app["fields"]["status"] = "float"
+
+    before, after = versions(), versions(float_status)
+    changed = sorted(key for key in before if before[key] != after[key])
+    assert changed == ["raw/event_hours", "raw/events", "sources/app"]

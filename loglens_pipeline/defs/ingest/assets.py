@@ -11,10 +11,11 @@ from loglens_pipeline import progress
 from loglens_pipeline.config.models import SourceConfig
 from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.partitions import closed_hours, late_hours, partition_key
-from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
+from loglens_pipeline.defs.project import OWNER, WAREHOUSE_POOL, Project, code_version
 from loglens_pipeline.ingest.discovery import all_source_files
 from loglens_pipeline.ingest.identity import FileState, stat_file
 from loglens_pipeline.ingest.ingestor import FileResult, IngestReport, ingest_files
+from loglens_pipeline.ingest.parsers import parse_sql
 from loglens_pipeline.warehouse.connection import use_utc
 from loglens_pipeline.warehouse.schema import ensure_raw_schema
 
@@ -48,13 +49,21 @@ def source_specs(project: Project) -> list[dg.AssetSpec]:
             f"(format `{source.format}`).",
             group_name="sources",
             kinds={"file"},
+            owners=[OWNER],
+            tags={"area": "ingest", "format": source.format},
+            code_version=code_version(source.model_dump_json()),
             metadata={"glob": source.glob, "format": source.format, "timezone": source.timezone},
         )
         for source in project.config.sources
     ]
 
 
-def event_hours_spec(partitions: dg.PartitionsDefinition) -> dg.AssetSpec:
+def ingest_version(project: Project) -> str:
+    """What ingestion makes of a line: every source's parsing statement (typed fields included)."""
+    return code_version(*(parse_sql(source) for source in project.config.sources))
+
+
+def event_hours_spec(project: Project, partitions: dg.PartitionsDefinition) -> dg.AssetSpec:
     """`raw.events` seen hour by hour: ingestion records each closed hour it wrote into."""
     return dg.AssetSpec(
         EVENT_HOURS,
@@ -62,6 +71,9 @@ def event_hours_spec(partitions: dg.PartitionsDefinition) -> dg.AssetSpec:
         partitions_def=partitions,
         group_name="ingest",
         kinds={"duckdb"},
+        owners=[OWNER],
+        tags={"area": "ingest"},
+        code_version=ingest_version(project),
         description=(
             "`raw.events` by event hour. Not computed by itself: every ingestion run records a "
             "materialization of each closed hour it wrote events into, which re-triggers the "
@@ -143,8 +155,9 @@ def build_ingest_asset(project: Project) -> dg.AssetsDefinition:
         group_name="ingest",
         kinds={"duckdb"},
         pool=WAREHOUSE_POOL,
-        owners=["team:loglens"],
+        owners=[OWNER],
         tags={"area": "ingest"},
+        code_version=ingest_version(project),
         description=(
             "Log lines parsed into `raw.events`, exactly once. Reads only bytes after each file's "
             "committed offset (`raw.file_offsets`), in bounded chunks; each chunk's events, "

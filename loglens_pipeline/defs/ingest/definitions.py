@@ -24,7 +24,11 @@ def ingest_definitions(project: Project, partitions: dg.PartitionsDefinition) ->
         tags={"loglens/area": "ingest"},
     )
     return dg.Definitions(
-        assets=[*source_specs(project), build_ingest_asset(project), event_hours_spec(partitions)],
+        assets=[
+            *source_specs(project),
+            build_ingest_asset(project),
+            event_hours_spec(project, partitions),
+        ],
         jobs=[ingest_job, build_replay_job(project)],
         sensors=[build_log_file_sensor(project, ingest_job)],
     )

@@ -7,14 +7,18 @@ from loglens_pipeline.defs.anomalies.assets import anomaly_key
 from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.ingest.assets import RAW_EVENTS
 from loglens_pipeline.defs.metrics.assets import metric_key
-from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
+from loglens_pipeline.defs.project import OWNER, WAREHOUSE_POOL, Project, code_version
 from loglens_pipeline.defs.warehouse.retention import (
     RETENTION,
     RETENTION_JOB,
     build_retention_asset,
     retention_schedule,
 )
-from loglens_pipeline.warehouse.analytics import build_analytics
+from loglens_pipeline.warehouse.analytics import (
+    INGEST_HEALTH,
+    QUARANTINE_BY_REASON,
+    build_analytics,
+)
 from loglens_pipeline.warehouse.connection import use_utc
 from loglens_pipeline.warehouse.schema import ensure_raw_schema
 from loglens_pipeline.warehouse.snapshot import publish_reader_copy
@@ -41,7 +45,12 @@ def build_reader_copy_asset(project: Project, upstream: list[dg.AssetKey]) -> dg
         kinds={"duckdb"},
         pool=WAREHOUSE_POOL,
         automation_condition=publish_condition(),
-        owners=["team:loglens"],
+        owners=[OWNER],
+        tags={"area": "warehouse", "audience": "bi"},
+        # The views it builds: the analytics SQL and the metrics they cover.
+        code_version=code_version(
+            INGEST_HEALTH, QUARANTINE_BY_REASON, *(m.code_version for m in project.metrics)
+        ),
         description=(
             f"Read-only copy of the warehouse for BI tools at `{project.reader_path}`. Rebuilds "
             "the `analytics` views (metric_points, metric_catalog, ingest_health, "

@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.partitions import partition_hour
-from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
+from loglens_pipeline.defs.project import OWNER, WAREHOUSE_POOL, Project, code_version
 from loglens_pipeline.warehouse.connection import use_utc
 from loglens_pipeline.warehouse.retention import RetentionCutoffs, apply_retention
 from loglens_pipeline.warehouse.schema import ensure_raw_schema
@@ -46,7 +46,9 @@ def build_retention_asset(project: Project) -> dg.AssetsDefinition:
         group_name="warehouse",
         kinds={"duckdb"},
         pool=WAREHOUSE_POOL,
-        owners=["team:loglens"],
+        owners=[OWNER],
+        tags={"area": "warehouse"},
+        code_version=code_version(keep.model_dump_json()),
         description=(
             f"Deletes raw events and quarantined lines older than {keep.raw_days} days, metric "
             f"rows older than {keep.metrics_days} days and anomaly rows older than "
