@@ -32,7 +32,7 @@ MIB = 2**20
 # --- header -------------------------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -65,7 +65,7 @@ def header(title: str) -> None:
     print(f"== {title}")
     print(f"command: {command}")
     print(
-        f"machine: {os.cpu_count()} cores ({_cpu_model()}), {_memory_gib():.1f} GiB memory, "
+        f"machine: {os.cpu_count()} cores ({cpu_model()}), {_memory_gib():.1f} GiB memory, "
         f"{platform.system()} {platform.machine()}; load average {load_average()} (1/5/15 min)"
     )
     print(
@@ -242,6 +242,29 @@ def ingest_all(project, *, sources: Sequence[str] | None = None):
         )
 
 
+def sample_logs(folder: Path, start: datetime, hours: int, lines_per_hour: int, seed: int):
+    """The benchmarks' seeded sample: 0.5% malformed lines, 1% out of order."""
+    from loglens_pipeline.samples.generator import generate_sample_logs
+
+    return generate_sample_logs(
+        folder,
+        start=start,
+        hours=hours,
+        lines_per_hour=lines_per_hour,
+        seed=seed,
+        malformed_fraction=0.005,
+        out_of_order_fraction=0.01,
+    )
+
+
+def append_app_files(manifest, folder: Path, out) -> None:
+    """Append every JSON app file of a generated sample under `folder` to the open file `out`."""
+    for entry in manifest.files:
+        if entry.source == "app":
+            with open(folder / entry.path, "rb") as handle:
+                shutil.copyfileobj(handle, out, 1 << 22)
+
+
 def generate_events(
     logs_dir: Path, start: datetime, hours: int, events: int, *, seed: int = 7, tolerance=0.02
 ):
@@ -252,20 +275,10 @@ def generate_events(
     over whole days: one generation measures the actual count, a second one corrects the rate
     when it is off by more than `tolerance`. 0.5% malformed lines, 1% out of order.
     """
-    from loglens_pipeline.samples.generator import generate_sample_logs
-
     start = start if start.tzinfo else start.replace(tzinfo=UTC)
     lines_per_hour = max(1, events // 2 // hours)
     for _ in range(2):
-        manifest = generate_sample_logs(
-            logs_dir,
-            start=start,
-            hours=hours,
-            lines_per_hour=lines_per_hour,
-            seed=seed,
-            malformed_fraction=0.005,
-            out_of_order_fraction=0.01,
-        )
+        manifest = sample_logs(logs_dir, start, hours, lines_per_hour, seed)
         if abs(manifest.total_lines - events) <= tolerance * events:
             break
         lines_per_hour = max(1, round(lines_per_hour * events / max(1, manifest.total_lines)))

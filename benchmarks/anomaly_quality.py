@@ -32,6 +32,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _bench
 
 from loglens_pipeline.anomaly import score_points
 from loglens_pipeline.config.metrics import AnomalySpec
@@ -318,16 +321,6 @@ def report(results, timings, n_series: int) -> list[str]:
     return [*summary, "", *lines]
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def header(argv: list[str]) -> list[str]:
     executable = os.path.relpath(sys.executable) if sys.executable else "python"
     if executable.startswith(".."):
@@ -335,7 +328,7 @@ def header(argv: list[str]) -> list[str]:
     return [
         "# LogLens anomaly detection quality",
         f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {platform.node()}, {_cpu_model()}, {os.cpu_count()} cores, "
+        f"- machine: {platform.node()}, {_bench.cpu_model()}, {os.cpu_count()} cores, "
         f"{platform.machine()} {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}",
         f"- command: {' '.join([executable, *argv])}",

@@ -33,8 +33,6 @@ BIG_FILE = "big.jsonl"
 
 def generate_big_file(path: Path, size: int, scratch: Path, block_lines: int) -> tuple[int, int]:
     """Append generated app lines to `path` until it holds at least `size` bytes: (bytes, lines)."""
-    from loglens_pipeline.samples.generator import generate_sample_logs
-
     written = lines = 0
     day = 0
     bytes_per_line = 240.0  # refined after the first block
@@ -42,22 +40,13 @@ def generate_big_file(path: Path, size: int, scratch: Path, block_lines: int) ->
         while written < size:
             wanted = min(block_lines, max(1000, int((size - written) / bytes_per_line) + 1000))
             block = scratch / f"block-{day}"
-            manifest = generate_sample_logs(
-                block,
-                start=START + timedelta(days=day),
-                hours=24,
-                lines_per_hour=max(1, wanted // 24),
-                seed=1000 + day,
-                malformed_fraction=0.005,
-                out_of_order_fraction=0.01,
+            manifest = _bench.sample_logs(
+                block, START + timedelta(days=day), 24, max(1, wanted // 24), 1000 + day
             )
-            for entry in manifest.files:
-                if entry.source != "app":
-                    continue
-                with open(block / entry.path, "rb") as handle:
-                    shutil.copyfileobj(handle, out, 1 << 22)
-                written += entry.size_bytes
-                lines += entry.total_lines
+            _bench.append_app_files(manifest, block, out)
+            app = [entry for entry in manifest.files if entry.source == "app"]
+            written += sum(entry.size_bytes for entry in app)
+            lines += sum(entry.total_lines for entry in app)
             bytes_per_line = written / max(1, lines)
             shutil.rmtree(block)
             day += 1

@@ -42,25 +42,14 @@ FORMATS = {"json": ("app", "jsonl"), "text": ("nginx", "log")}
 
 def generate_parts(folder: Path, parts: int, lines_per_file: int) -> None:
     """`folder/part-<k>.jsonl` and `folder/part-<k>.log`, k < parts, all different content."""
-    from loglens_pipeline.samples.generator import generate_sample_logs
-
     folder.mkdir(parents=True, exist_ok=True)
     for k in range(parts):
         block = folder / f"block-{k}"
-        manifest = generate_sample_logs(
-            block,
-            start=START + timedelta(days=k),
-            hours=24,
-            lines_per_hour=max(1, lines_per_file // 24),
-            seed=100 + k,
-            malformed_fraction=0.005,
-            out_of_order_fraction=0.01,
+        manifest = _bench.sample_logs(
+            block, START + timedelta(days=k), 24, max(1, lines_per_file // 24), 100 + k
         )
         with open(folder / f"part-{k}.jsonl", "wb") as out:
-            for entry in manifest.files:
-                if entry.source == "app":
-                    with open(block / entry.path, "rb") as handle:
-                        shutil.copyfileobj(handle, out, 1 << 22)
+            _bench.append_app_files(manifest, block, out)
         os.replace(block / "nginx" / "access.log", folder / f"part-{k}.log")
         shutil.rmtree(block)
 
