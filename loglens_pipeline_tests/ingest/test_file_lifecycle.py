@@ -228,6 +228,27 @@ OPS = st.lists(
 )
 
 
+def rotate(folder: Path, kind: str, n: int) -> None:
+    """Rotate `folder/app.log` to its `n`-th copy: `rotate` (rename), `copytruncate`, else gzip.
+
+    The gzip copy is written under a name outside the glob and renamed in, so no ingestion
+    sees half a compressed file.
+    """
+    live = folder / "app.log"
+    if kind == "rotate":
+        os.rename(live, folder / f"app.log.{n}")
+    elif kind == "copytruncate":
+        shutil.copyfile(live, folder / f"app.log.{n}")
+        with live.open("r+b") as handle:
+            handle.truncate(0)
+    else:
+        staging = folder.parent / f"staging-{n}.gz"
+        with live.open("rb") as src, gzip.open(staging, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        live.unlink()
+        os.rename(staging, folder / f"app.log.{n}.gz")
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -265,19 +286,7 @@ def test_any_sequence_of_file_operations_ingests_every_line_exactly_once(tmp_pat
                     handle.write(b"\n")
                 partial = False
             rotated += 1
-            if op == "rotate":
-                os.rename(live, folder / f"app.log.{rotated}")
-            elif op == "copytruncate":
-                shutil.copyfile(live, folder / f"app.log.{rotated}")
-                with live.open("r+b") as handle:
-                    handle.truncate(0)
-            else:
-                with (
-                    live.open("rb") as src,
-                    gzip.open(folder / f"app.log.{rotated}.gz", "wb") as dst,
-                ):
-                    shutil.copyfileobj(src, dst)
-                live.unlink()
+            rotate(folder, op, rotated)
             w.append()  # the new live file gets its first line
     if partial:
         with (folder / "app.log").open("ab") as handle:
@@ -301,20 +310,7 @@ def test_rotating_truncating_and_appending_while_ingestion_runs(rot):
             w.append(count=rng.randint(1, 40))
             if step % 60 == 59:
                 rotated += 1
-                live = folder / "app.log"
-                kind = rng.choice(["rotate", "copytruncate", "gzip"])
-                if kind == "rotate":
-                    os.rename(live, folder / f"app.log.{rotated}")
-                elif kind == "copytruncate":
-                    shutil.copyfile(live, folder / f"app.log.{rotated}")
-                    with live.open("r+b") as handle:
-                        handle.truncate(0)
-                else:  # compressed under a name outside the glob, then renamed in
-                    staging = folder.parent / f"staging-{rotated}.gz"
-                    with live.open("rb") as src, gzip.open(staging, "wb") as dst:
-                        shutil.copyfileobj(src, dst)
-                    live.unlink()
-                    os.rename(staging, folder / f"app.log.{rotated}.gz")
+                rotate(folder, rng.choice(["rotate", "copytruncate", "gzip"]), rotated)
                 w.append()
             time.sleep(0.01)
 
