@@ -34,7 +34,7 @@ from loglens_pipeline.ingest.ingestor import FileResult, IngestReport
 
 @dataclass
 class SourceTotals:
-    """What one source contributed to an ingestion; `seconds` spent committing its chunks."""
+    """What one source contributed to an ingestion; `seconds` spent reading its files."""
 
     files: int = 0
     bytes: int = 0
@@ -51,7 +51,7 @@ class SourceTotals:
 class IngestTally:
     """One ingestion's totals so far, folded from its `progress` events."""
 
-    def __init__(self, plan: progress.IngestPlanned, now: float) -> None:
+    def __init__(self, plan: progress.IngestPlanned) -> None:
         self.plan = plan
         self.bytes_total = plan.bytes
         self.bytes = 0
@@ -61,10 +61,8 @@ class IngestTally:
         self._index = {f.path: i for i, f in enumerate(plan.files)}
         self._files: dict[str, FileResult] = {}
         self._seen: dict[str, tuple[int, int]] = {}
-        self._seconds = {f.source: 0.0 for f in plan.files}
-        self._last = now
 
-    def committed(self, result: FileResult, now: float) -> None:
+    def committed(self, result: FileResult) -> None:
         """A chunk of `result.path` committed; `result` holds that file's totals so far."""
         done_bytes, done_lines = self._seen.get(result.path, (0, 0))
         self._seen[result.path] = (result.bytes, result.lines)
@@ -72,9 +70,6 @@ class IngestTally:
         self.bytes += result.bytes - done_bytes
         self.lines += result.lines - done_lines
         self.bytes_total = max(self.bytes_total, self.bytes)  # compressed files grow it
-        # Chunks come in time order, so the time since the last one went into this chunk.
-        self._seconds[result.source] = self._seconds.get(result.source, 0.0) + now - self._last
-        self._last = now
         # Files are read one after another in the planned order: earlier ones are done.
         index = self._index.get(result.path)
         if index is not None:
@@ -96,14 +91,15 @@ class IngestTally:
     def lines_per_second(self) -> float:
         if self.report is not None:
             return self.report.lines_per_second
-        seconds = sum(self._seconds.values())
+        seconds = sum(result.seconds for result in self._files.values())
         return self.lines / seconds if seconds > 0 else 0.0
 
     def by_source(self) -> dict[str, SourceTotals]:
         """Totals per source, every planned source included; files count those with new lines."""
-        totals = {f.source: SourceTotals(seconds=self._seconds[f.source]) for f in self.plan.files}
+        totals = {f.source: SourceTotals() for f in self.plan.files}
         for result in self._files.values():
             row = totals.setdefault(result.source, SourceTotals())
+            row.seconds += result.seconds
             row.files += bool(result.lines)
             row.bytes += result.bytes
             row.lines += result.lines
@@ -202,9 +198,8 @@ class LiveProgress:
             self._phase = (self._phases.add_task(message), message, now)
 
     def __call__(self, event: object) -> None:
-        now = time.perf_counter()
         if isinstance(event, progress.IngestPlanned):
-            tally = IngestTally(event, now)
+            tally = IngestTally(event)
             self.ingestions.append(tally)
             self._ingest_task = self._ingest_bars.add_task(
                 "ingest", total=tally.bytes_total, **_ingest_fields(tally)
@@ -212,7 +207,7 @@ class LiveProgress:
         elif self._ingest_task is not None and isinstance(event, FileResult | IngestReport):
             tally = self.ingestions[-1]
             if isinstance(event, FileResult):
-                tally.committed(event, now)
+                tally.committed(event)
             else:
                 tally.finished(event)
             self._ingest_bars.update(
