@@ -146,6 +146,7 @@ def test_ingest_command_summarizes_each_source_and_shows_the_bar_on_stderr(proje
     assert rows["app"][:5] == ["1", f"{app_bytes:,}", "1,200", "1,195", "5"]
     assert rows["nginx"][:5] == ["1", f"{nginx_bytes:,}", "1,200", "1,195", "5"]
     assert rows["total"][:5] == ["2", f"{app_bytes + nginx_bytes:,}", "2,400", "2,390", "10"]
+    assert all(int(rows[name][5].replace(",", "")) > 0 for name in ("app", "nginx", "total"))
     assert "1 event hour: 2026-11-20 10:00 .. 2026-11-20 10:00 UTC" in result.stdout
     # Not a terminal: the bars print their final state once, on stderr only.
     assert "2/2 files" in result.stderr
