@@ -153,6 +153,7 @@ def test_iso_timestamps_in_a_utc_source_are_read_as_utc(app: SourceConfig) -> No
         "2026-11-25T13:00:00.5Z",
         "2026-11-25T13:00:00",
         "2026-11-25T00:30:00+01:00",
+        "2026-11-25T13:00:00,25Z",  # a comma and Z: the direct TIMESTAMP cast refuses it
     ]
     assert times(app, *[f'{{"ts":"{value}"}}' for value in values]) == [
         datetime(2026, 11, 25, 13, 0, 0),
@@ -162,6 +163,7 @@ def test_iso_timestamps_in_a_utc_source_are_read_as_utc(app: SourceConfig) -> No
         datetime(2026, 11, 25, 13, 0, 0, 500000),
         datetime(2026, 11, 25, 13, 0, 0),
         datetime(2026, 11, 24, 23, 30, 0),
+        datetime(2026, 11, 25, 13, 0, 0, 250000),
     ]
 
 
