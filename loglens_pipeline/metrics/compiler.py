@@ -197,7 +197,7 @@ class CompiledMetric:
         else:
             rows = "SELECT * FROM agg WHERE value IS NOT NULL"
         return f"""
-            WITH agg AS ({aggregated})
+            WITH agg AS MATERIALIZED ({aggregated})
             SELECT date_trunc('hour', bucket_end - {_interval(step)}) AS hour,
                    bucket_end - {_interval(size)} AS bucket_start,
                    bucket_end{names}, CAST(value AS DOUBLE) AS value, CAST(events AS BIGINT) AS events,
