@@ -1,7 +1,7 @@
 """What the CLI shows of long work: live bars while it runs, a summary table when it is done.
 
 The bars follow `progress` events: bytes, files and lines of an ingestion as its chunks
-commit, and the steps of a multi-step run (`metrics_job`) as they finish. They are drawn on
+commit, and the assets of a run of many (`metrics_job`) as they are stored. They are drawn on
 stderr, so the summary tables on stdout stay clean when piped; on a console that is not a
 terminal rich draws nothing live and prints the bars' final state once.
 """
@@ -154,17 +154,17 @@ class LiveProgress:
             TimeElapsedColumn(),
             console=console,
         )
-        self._step_bars = Progress(
+        self._asset_bars = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("steps"),
+            TextColumn("assets"),
             TimeElapsedColumn(),
             console=console,
         )
         # Python's stdout and stderr are left alone: what steps print stays in the run's logs.
         self._live = Live(
-            Group(self._phases, self._ingest_bars, self._step_bars),
+            Group(self._phases, self._ingest_bars, self._asset_bars),
             console=console,
             redirect_stdout=False,
             redirect_stderr=False,
@@ -216,11 +216,11 @@ class LiveProgress:
                 total=tally.bytes_total,
                 **_ingest_fields(tally),
             )
-        elif isinstance(event, progress.StepsPlanned) and event.steps > 1:
-            # One-step runs have nothing to count; ingestion has its own bar.
-            self._run_tasks[event.run_id] = self._step_bars.add_task(event.job, total=event.steps)
-        elif isinstance(event, progress.StepFinished) and event.run_id in self._run_tasks:
-            self._step_bars.advance(self._run_tasks[event.run_id])
+        elif isinstance(event, progress.AssetsPlanned) and event.assets > 1:
+            # Runs of one asset have nothing to count; ingestion has its own bar.
+            self._run_tasks[event.run_id] = self._asset_bars.add_task(event.job, total=event.assets)
+        elif isinstance(event, progress.AssetStored) and event.run_id in self._run_tasks:
+            self._asset_bars.advance(self._run_tasks[event.run_id])
 
 
 def ingest_table(tally: IngestTally | None, run_id: str) -> Table:

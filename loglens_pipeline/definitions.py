@@ -29,7 +29,7 @@ def build_definitions(project: Project) -> dg.Definitions:
     return dg.Definitions.merge(
         ingest_definitions(project, partitions),
         metrics_definitions(project, partitions),
-        anomalies_definitions(project, partitions),
+        anomalies_definitions(project),
         warehouse_definitions(project),
         dg.Definitions(
             sensors=[automation_sensor()],

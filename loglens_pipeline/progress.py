@@ -8,7 +8,7 @@ Subscribers are called synchronously in the publisher's thread and must be quick
 What is published:
 - `IngestPlanned`, then the ingestor's `FileResult` after every committed chunk (that file's
   totals so far in this ingestion), then its `IngestReport` when all files are done;
-- `StepsPlanned`, then one `StepFinished` per step, for runs that `runs.py` launches.
+- `AssetsPlanned`, then one `AssetStored` per asset written, for runs that `runs.py` launches.
 """
 
 from __future__ import annotations
@@ -67,18 +67,17 @@ class IngestPlanned:
 
 
 @dataclass(frozen=True)
-class StepsPlanned:
-    """A run is starting: its job and how many steps (one per asset here) it executes."""
+class AssetsPlanned:
+    """A run is starting: its job and how many assets it materializes."""
 
     run_id: str
     job: str
-    steps: int
+    assets: int
 
 
 @dataclass(frozen=True)
-class StepFinished:
-    """One step of a run ended; `succeeded` is False when it failed."""
+class AssetStored:
+    """The IO manager stored one asset of a run (all the run's partitions of it)."""
 
     run_id: str
-    step: str
-    succeeded: bool
+    output: str

@@ -14,7 +14,6 @@ from loglens_pipeline.defs.partitions import partition_key
 
 # Keep the terminal readable: run logs stay in the instance (and the UI); errors still print.
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-STEP_ENDS = (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
 
 
 def _execute(
@@ -24,7 +23,7 @@ def _execute(
     run_config: Mapping,
     tags: Mapping[str, str],
 ) -> dg.ExecuteInProcessResult:
-    """Run a job in this process, publishing its steps to `progress` as they finish.
+    """Run a job in this process, publishing its assets to `progress` as they are stored.
 
     The run id is chosen here so the listener is in place before the run's first event; the
     instance calls it, in this thread, for every event it stores for that run.
@@ -32,14 +31,15 @@ def _execute(
     job = defs.resolve_job_def(job_name)
     run_id = str(uuid4())
     if progress.listening():
-        # Every node of these jobs (an asset or an op) runs as one step.
-        progress.publish(progress.StepsPlanned(run_id, job_name, len(job.graph.nodes)))
+        planned = len(job.asset_layer.selected_asset_keys)
+        progress.publish(progress.AssetsPlanned(run_id, job_name, planned))
 
         def forward(entry) -> None:
+            # One HANDLED_OUTPUT per asset, however many partitions the run covers.
             event = entry.dagster_event
-            if event is not None and event.event_type in STEP_ENDS:
+            if event is not None and event.event_type == dg.DagsterEventType.HANDLED_OUTPUT:
                 progress.publish(
-                    progress.StepFinished(run_id, event.step_key, event.is_step_success)
+                    progress.AssetStored(run_id, event.event_specific_data.output_name)
                 )
 
         instance.add_event_listener(run_id, forward)

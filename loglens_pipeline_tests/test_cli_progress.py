@@ -85,8 +85,10 @@ def test_ingestion_publishes_pending_bytes_every_chunk_and_the_report(project, i
     (plan,) = of_type(events, progress.IngestPlanned)
     assert {f.path: f.bytes for f in plan.files} == sizes
     assert plan.bytes == sum(sizes.values())
-    report = events[-2]
-    assert isinstance(report, IngestReport)  # after the last chunk, before the step ends
+    (run,) = of_type(events, progress.AssetsPlanned)
+    assert (run.job, run.assets) == ("ingest_job", 1)
+    report = events[-1]
+    assert isinstance(report, IngestReport)  # after the last chunk
     assert (report.total("events"), report.total("quarantined")) == (2 * 1497, 6)
     chunks = [e for e in events if isinstance(e, tuple)]
     for result in report.files:
@@ -96,8 +98,6 @@ def test_ingestion_publishes_pending_bytes_every_chunk_and_the_report(project, i
         assert published == sorted(set(published))
         assert published[-1] == (sizes[result.path], 1500)
     assert sum(r.chunks for r in report.files) > 2  # 64 KiB chunks: bars move within a file
-    (step,) = of_type(events, progress.StepsPlanned)
-    assert events[-1] == progress.StepFinished(step.run_id, "raw__events", True)
 
     # Appended lines: only the new bytes are pending and read.
     with app_file.open("a") as a:
@@ -183,11 +183,13 @@ def test_backfill_command_summarizes_hours_assets_and_rows(project, cli):
         f"{sum(written.values()):,}  metrics: {written['metrics']:,}, anomalies: {written['anomalies']:,}"
     ]
     assert float(rows["seconds"][0]) > 0
-    (planned,) = of_type(events, progress.StepsPlanned)
-    assert (planned.job, planned.steps) == ("metrics_job", assets)
-    finished = of_type(events, progress.StepFinished)
-    assert len(finished) == assets and all(e.succeeded for e in finished)
-    assert f"{assets}/{assets} steps" in result.stderr
+    (planned,) = of_type(events, progress.AssetsPlanned)
+    assert (planned.job, planned.assets) == ("metrics_job", assets)
+    stored = of_type(events, progress.AssetStored)
+    assert sorted(e.output for e in stored) == sorted(
+        f"{area}__{m.spec.name}" for area in ("metrics", "anomalies") for m in project.metrics
+    )
+    assert f"{assets}/{assets} assets" in result.stderr
 
 
 @pytest.mark.slow
@@ -213,4 +215,4 @@ def test_demo_piped_to_a_file_prints_its_summary_and_the_bars_on_stderr(tmp_path
     assert "6/6 files" not in proc.stdout
     assert f"6/6 files {lines} lines" in proc.stderr
     assert "done ingesting" in proc.stderr
-    assert re.search(r"metrics_job .* 20/20 steps", proc.stderr)
+    assert re.search(r"metrics_job .* 20/20 assets", proc.stderr)

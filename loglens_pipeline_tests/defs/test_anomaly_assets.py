@@ -163,3 +163,11 @@ def test_the_materialization_shows_a_chart_of_the_day(incident):
     assert metadata["chart"].value.startswith("![error_rate service=")
     assert "data:image/png;base64,iVBOR" in metadata["chart"].value  # a PNG
     assert metadata["anomalies"].value >= 2
+    # Hours without an anomaly say so instead of drawing a chart.
+    quiet = [
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.path[0] == "anomalies" and e.materialization.metadata["anomalies"].value == 0
+    ]
+    assert quiet, "some metric has no anomaly in the incident's runs"
+    assert {m["chart"].value for m in quiet} == {"_no point outside its band: no chart_"}

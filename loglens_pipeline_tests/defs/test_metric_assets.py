@@ -202,3 +202,37 @@ def test_changing_group_by_rebuilds_the_table(project, instance, ingested):
     columns = [r[0] for r in query(project, "DESCRIBE metrics.requests_per_service")]
     assert columns == ["hour", "bucket_start", "bucket_end", "value", "events"]
     assert query(project, "SELECT DISTINCT hour FROM metrics.requests_per_service") == [(HOUR_B,)]
+
+
+def test_a_failing_metric_fails_the_run_but_not_the_other_metrics(project, instance, ingested):
+    from dataclasses import replace
+
+    from loglens_pipeline.metrics.compiler import compile_metric
+
+    # The filter passes every check but cannot run: messages are not integers.
+    metric = next(m for m in project.metrics if m.spec.name == "requests_per_service")
+    spec = metric.spec.model_copy(
+        update={"name": "broken", "filter": "CAST(message AS INTEGER) > 0"}
+    )
+    broken = compile_metric(spec, {s.name: s for s in project.config.sources})
+    edited = replace(project, metrics=(broken, *project.metrics))
+    result = (
+        build_definitions(edited)
+        .resolve_job_def("metrics_job")
+        .execute_in_process(
+            instance=instance, partition_key=partition_key(HOUR_A), raise_on_error=False
+        )
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    description = failure.step_failure_data.user_failure_data.description
+    assert description.startswith(f"1 of {len(edited.metrics)} metrics failed: broken: ")
+    assert "Conversion Error" in description
+    # Every other metric and its anomaly scores are stored; the broken one has nothing.
+    for m in project.metrics:
+        for area in ("metrics", "anomalies"):
+            key = dg.AssetKey([area, m.spec.name])
+            assert instance.get_latest_materialization_event(key) is not None, key
+    for area in ("metrics", "anomalies"):
+        assert instance.get_latest_materialization_event(dg.AssetKey([area, "broken"])) is None
+    assert query(project, "SELECT DISTINCT hour FROM metrics.error_rate") == [(HOUR_A,)]

@@ -14,11 +14,10 @@ from dagster_duckdb import DuckDBResource
 
 from loglens_pipeline.alerts import points_from_frame, process_anomalies
 from loglens_pipeline.defs.anomalies.assets import anomaly_key
-from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.partitions import partition_hour
 from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
+from loglens_pipeline.defs.resources import warehouse_session
 from loglens_pipeline.warehouse.analytics import existing_tables
-from loglens_pipeline.warehouse.connection import use_utc
 
 # Alerts are for live data: a backfill of old hours records its anomalies, but pages nobody.
 ALERT_MAX_AGE = timedelta(hours=24)
@@ -43,11 +42,7 @@ def build_alerts_job(project: Project) -> dg.JobDefinition:
         first = max(partition_hour(config.first_hour), now - ALERT_MAX_AGE)
         last = partition_hour(config.last_hour) + timedelta(hours=1)
         points = []
-        with (
-            explained_failures(project.warehouse_path, project.reader_path),
-            warehouse.get_connection() as conn,
-        ):
-            use_utc(conn)
+        with warehouse_session(project, warehouse) as conn:
             present = existing_tables(conn, "anomalies")
             for name in config.metrics:
                 if name not in metrics or name not in present:

@@ -1,19 +1,16 @@
 """One anomaly asset per metric: every bucket of its hours scored, and a check that warns."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
+import duckdb
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from loglens_pipeline.anomaly.chart import chart_markdown
 from loglens_pipeline.anomaly.frames import anomaly_columns, score_metric_range
-from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.metrics.assets import IO_MANAGER_KEY, late_data_condition, metric_key
-from loglens_pipeline.defs.partitions import run_hours
-from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
+from loglens_pipeline.defs.project import Project
 from loglens_pipeline.metrics.compiler import CompiledMetric
-from loglens_pipeline.warehouse.connection import use_utc
 from loglens_pipeline.warehouse.schema import ensure_table
 
 CHECK_NAME = "no_anomalies"
@@ -53,28 +50,20 @@ def _last_day_chart(conn, metric: CompiledMetric, frame: pd.DataFrame, end) -> s
     return chart_markdown(points, f"{label} (UTC)")
 
 
-def build_anomaly_asset(
-    project: Project, metric: CompiledMetric, partitions: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+def anomaly_spec(project: Project, metric: CompiledMetric) -> dg.AssetSpec:
     """Scores of one metric's points, replaced per partition like the metric itself."""
     spec = metric.spec
-    key = anomaly_key(spec.name)
     anomaly = spec.anomaly
-    columns = anomaly_columns(metric)
-
-    @dg.asset(
-        key=key,
+    return dg.AssetSpec(
+        key=anomaly_key(spec.name),
         deps=[metric_key(spec.name)],
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         automation_condition=late_data_condition(project),
         group_name="anomalies",
         kinds={"duckdb"},
-        pool=WAREHOUSE_POOL,
-        io_manager_key=IO_MANAGER_KEY,
         code_version=f"{metric.code_version}",
         owners=[spec.owner],
         tags={"loglens/metric": spec.name, "loglens/detector": anomaly.method},
+        skippable=True,
         description=(
             f"Anomaly scores of `metrics/{spec.name}`: every bucket with its expected value, band "
             f"({anomaly.method}, threshold {anomaly.threshold}, baseline {anomaly.baseline}, "
@@ -86,67 +75,75 @@ def build_anomaly_asset(
             "partition_expr": "hour",
             "dagster/table_name": f"anomalies.{spec.name}",
             "dagster/column_schema": dg.TableSchema(
-                columns=[dg.TableColumn(name, kind) for name, kind in columns]
+                columns=[dg.TableColumn(name, kind) for name, kind in anomaly_columns(metric)]
             ),
         },
-        check_specs=[
-            dg.AssetCheckSpec(
-                CHECK_NAME,
-                asset=key,
-                description=f"Warns when a point of {spec.name} falls outside its expected band.",
-            )
-        ],
-    )
-    def anomaly_asset(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
-        start, end = run_hours(context)
-        with (
-            explained_failures(project.warehouse_path, project.reader_path),
-            warehouse.get_connection() as conn,
-        ):
-            use_utc(conn)
-            if ensure_table(conn, "anomalies", spec.name, columns):
-                context.log.warning(f"anomalies.{spec.name} had other columns: rebuilt")
-            frame = score_metric_range(conn, metric, start, end)
-            # Dagster copies a run's metadata to every partition it covers: a long backfill
-            # would store the image once per hour, so charts come with runs of up to a day.
-            chart = (
-                _last_day_chart(conn, metric, frame, end)
-                if end - start <= timedelta(days=1)
-                else "_charts are drawn for runs of up to one day; see analytics.anomalies_"
-            )
-        worst = _worst(frame, metric.group_columns)
-        flagged = int(frame["is_anomaly"].fillna(False).astype(bool).sum()) if len(frame) else 0
-        preview = worst.to_markdown(index=False, floatfmt=".4g") if len(worst) else "_none_"
-        yield dg.Output(
-            frame,
-            metadata={
-                "points": dg.MetadataValue.int(len(frame)),
-                "anomalies": dg.MetadataValue.int(flagged),
-                "scored": dg.MetadataValue.int(
-                    int(frame["detector"].isin(["zscore", "robust", "seasonal"]).sum())
-                    if len(frame)
-                    else 0
-                ),
-                "worst_points": dg.MetadataValue.md(preview),
-                "chart": dg.MetadataValue.md(chart),
-            },
-        )
-        yield dg.AssetCheckResult(
-            check_name=CHECK_NAME,
-            passed=flagged == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=(
-                f"{flagged} of {len(frame)} points outside the expected band"
-                if flagged
-                else "every point within its expected band"
-            ),
-            metadata={
-                "anomalies": dg.MetadataValue.int(flagged),
-                "worst_points": dg.MetadataValue.md(preview),
-                "hours": dg.MetadataValue.text(
-                    f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
-                ),
-            },
-        )
+    ).with_io_manager_key(IO_MANAGER_KEY)
 
-    return anomaly_asset
+
+def anomaly_check_spec(metric: CompiledMetric) -> dg.AssetCheckSpec:
+    name = metric.spec.name
+    return dg.AssetCheckSpec(
+        CHECK_NAME,
+        asset=anomaly_key(name),
+        description=f"Warns when a point of {name} falls outside its expected band.",
+    )
+
+
+def anomaly_results(
+    context: dg.AssetExecutionContext,
+    conn: duckdb.DuckDBPyConnection,
+    metric: CompiledMetric,
+    start: datetime,
+    end: datetime,
+) -> tuple[dg.Output, dg.AssetCheckResult]:
+    """Every point of the hours `[start, end)` scored, and the check's verdict on them."""
+    spec = metric.spec
+    key = anomaly_key(spec.name)
+    if ensure_table(conn, "anomalies", spec.name, anomaly_columns(metric)):
+        context.log.warning(f"anomalies.{spec.name} had other columns: rebuilt")
+    frame = score_metric_range(conn, metric, start, end)
+    flagged = int(frame["is_anomaly"].fillna(False).astype(bool).sum()) if len(frame) else 0
+    # Dagster copies a run's metadata to every partition it covers: a long backfill would
+    # store the image once per hour, so charts come with runs of up to a day, and only where
+    # there is something to see (drawing one costs more than scoring the hour).
+    if not flagged:
+        chart = "_no point outside its band: no chart_"
+    elif end - start <= timedelta(days=1):
+        chart = _last_day_chart(conn, metric, frame, end)
+    else:
+        chart = "_charts are drawn for runs of up to one day; see analytics.anomalies_"
+    worst = _worst(frame, metric.group_columns)
+    preview = worst.to_markdown(index=False, floatfmt=".4g") if len(worst) else "_none_"
+    output = dg.Output(
+        frame,
+        output_name=key.to_python_identifier(),
+        metadata={
+            "points": dg.MetadataValue.int(len(frame)),
+            "anomalies": dg.MetadataValue.int(flagged),
+            "scored": dg.MetadataValue.int(
+                int(frame["detector"].isin(["zscore", "robust", "seasonal"]).sum())
+                if len(frame)
+                else 0
+            ),
+            "worst_points": dg.MetadataValue.md(preview),
+            "chart": dg.MetadataValue.md(chart),
+        },
+    )
+    check = dg.AssetCheckResult(
+        asset_key=key,
+        check_name=CHECK_NAME,
+        passed=flagged == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{flagged} of {len(frame)} points outside the expected band"
+            if flagged
+            else "every point within its expected band"
+        ),
+        metadata={
+            "anomalies": dg.MetadataValue.int(flagged),
+            "worst_points": dg.MetadataValue.md(preview),
+            "hours": dg.MetadataValue.text(f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"),
+        },
+    )
+    return output, check

@@ -9,15 +9,13 @@ from dagster_duckdb import DuckDBResource
 
 from loglens_pipeline import progress
 from loglens_pipeline.config.models import SourceConfig
-from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.partitions import closed_hours, late_hours, partition_key
 from loglens_pipeline.defs.project import OWNER, WAREHOUSE_POOL, Project, code_version
+from loglens_pipeline.defs.resources import warehouse_session
 from loglens_pipeline.ingest.discovery import all_source_files
 from loglens_pipeline.ingest.identity import FileState, stat_file
 from loglens_pipeline.ingest.ingestor import FileResult, IngestReport, ingest_files
 from loglens_pipeline.ingest.parsers import parse_sql
-from loglens_pipeline.warehouse.connection import use_utc
-from loglens_pipeline.warehouse.schema import ensure_raw_schema
 
 RAW_EVENTS = dg.AssetKey(["raw", "events"])
 EVENT_HOURS = dg.AssetKey(["raw", "event_hours"])
@@ -180,18 +178,12 @@ def build_ingest_asset(project: Project) -> dg.AssetsDefinition:
                 context.log.warning(f"{path} vanished or has no complete first line; skipped")
                 continue
             work.append((source, state))
-        project.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
 
         def after_commit(result: FileResult) -> None:
             context.log.debug(f"{result.path}: committed up to byte {result.end_offset:,}")
             progress.publish(result)
 
-        with (
-            explained_failures(project.warehouse_path, project.reader_path),
-            warehouse.get_connection() as conn,
-        ):
-            use_utc(conn)
-            ensure_raw_schema(conn)
+        with warehouse_session(project, warehouse) as conn:
             if progress.listening():  # the estimate costs a query: only for a display
                 progress.publish(pending_files(conn, work))
             report = ingest_files(

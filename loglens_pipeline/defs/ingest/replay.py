@@ -5,11 +5,9 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
+from loglens_pipeline.defs.resources import warehouse_session
 from loglens_pipeline.ingest.replay import replay_quarantine
-from loglens_pipeline.warehouse.connection import use_utc
-from loglens_pipeline.warehouse.schema import ensure_raw_schema
 
 
 class ReplayConfig(dg.Config):
@@ -33,12 +31,7 @@ def build_replay_job(project: Project) -> dg.JobDefinition:
         ]
         now = datetime.now(UTC).replace(tzinfo=None)
         rows = []
-        with (
-            explained_failures(project.warehouse_path, project.reader_path),
-            warehouse.get_connection() as conn,
-        ):
-            use_utc(conn)
-            ensure_raw_schema(conn)
+        with warehouse_session(project, warehouse) as conn:
             for source in sources:
                 result = replay_quarantine(conn, source, now)
                 rows.append(f"| {result.source} | {result.examined:,} | {result.moved:,} |")

@@ -1,19 +1,16 @@
 """One hourly-partitioned asset per metric in `configs/metrics.yaml`, stored by the DuckDB IO manager."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
+import duckdb
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
-from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.ingest.assets import EVENT_HOURS
-from loglens_pipeline.defs.partitions import run_hours
-from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
+from loglens_pipeline.defs.project import Project
 from loglens_pipeline.metrics.compiler import CompiledMetric
 from loglens_pipeline.metrics.compute import compute_metric
-from loglens_pipeline.warehouse.connection import use_utc
-from loglens_pipeline.warehouse.schema import ensure_raw_schema, ensure_table
+from loglens_pipeline.warehouse.schema import ensure_table
 
 IO_MANAGER_KEY = "warehouse_io_manager"
 
@@ -44,26 +41,21 @@ def _preview(frame: pd.DataFrame) -> str:
     return frame.head(10).to_markdown(index=False, floatfmt=".4g")
 
 
-def build_metric_asset(
-    project: Project, metric: CompiledMetric, partitions: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
-    """The asset for one metric: one SQL statement per run over its hour(s) of events."""
+def metric_spec(project: Project, metric: CompiledMetric) -> dg.AssetSpec:
+    """What the UI shows of one metric's asset; `defs/metrics/hourly.py` materializes it."""
     spec = metric.spec
     window = spec.window.size + (f" every {spec.window.step}" if spec.window.sliding else "")
-
-    @dg.asset(
+    return dg.AssetSpec(
         key=metric_key(spec.name),
         deps=[EVENT_HOURS],
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
         automation_condition=late_data_condition(project),
         group_name="metrics",
         kinds={"duckdb"},
-        pool=WAREHOUSE_POOL,
-        io_manager_key=IO_MANAGER_KEY,
         code_version=metric.code_version,
         owners=[spec.owner],
         tags={**spec.tags, "loglens/metric": spec.name},
+        # A metric whose statement fails is left out of its run; the others are materialized.
+        skippable=True,
         description=f"{spec.description}\n\n`{spec.aggregation}` over {window} windows"
         + (f" by {', '.join(spec.group_by)}" if spec.group_by else "")
         + f" from {', '.join(spec.source)}"
@@ -79,47 +71,46 @@ def build_metric_asset(
             ),
             "dagster/table_name": f"metrics.{spec.name}",
         },
-    )
-    def metric_asset(context: dg.AssetExecutionContext, warehouse: DuckDBResource) -> pd.DataFrame:
-        start, end = run_hours(context)
-        project.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        with (
-            explained_failures(project.warehouse_path, project.reader_path),
-            warehouse.get_connection() as conn,
-        ):
-            use_utc(conn)
-            ensure_raw_schema(conn)
-            columns = list(zip(metric.columns, metric.column_types, strict=True))
-            if ensure_table(conn, "metrics", spec.name, columns):
-                context.log.warning(
-                    f"metrics.{spec.name} had other columns (group_by changed): dropped; "
-                    "re-materialize its other partitions (they show as stale)"
-                )
-            result = compute_metric(conn, metric, start, end)
-        frame = result.frame
-        context.add_output_metadata(
-            {
-                "hours": dg.MetadataValue.int(int((end - start).total_seconds() // 3600)),
-                "buckets": dg.MetadataValue.int(
-                    int(frame["bucket_end"].nunique()) if len(frame) else 0
-                ),
-                "groups": dg.MetadataValue.int(
-                    int(frame[metric.group_columns].drop_duplicates().shape[0])
-                    if metric.group_columns and len(frame)
-                    else int(bool(len(frame)))
-                ),
-                "dropped_groups": dg.MetadataValue.int(result.dropped_groups),
-                "dropped_examples": dg.MetadataValue.text(
-                    ", ".join(result.dropped_examples) or "-"
-                ),
-                "preview": dg.MetadataValue.md(_preview(frame)),
-            }
-        )
-        if result.dropped_groups:
-            context.log.warning(
-                f"max_groups={spec.max_groups} dropped {result.dropped_groups} groups, e.g. "
-                f"{', '.join(result.dropped_examples)}"
-            )
-        return frame
+    ).with_io_manager_key(IO_MANAGER_KEY)
 
-    return metric_asset
+
+def metric_output(
+    context: dg.AssetExecutionContext,
+    conn: duckdb.DuckDBPyConnection,
+    metric: CompiledMetric,
+    start: datetime,
+    end: datetime,
+) -> dg.Output:
+    """One metric over the hours `[start, end)`: one SQL statement, stored by the IO manager."""
+    spec = metric.spec
+    columns = list(zip(metric.columns, metric.column_types, strict=True))
+    if ensure_table(conn, "metrics", spec.name, columns):
+        context.log.warning(
+            f"metrics.{spec.name} had other columns (group_by changed): dropped; "
+            "re-materialize its other partitions (they show as stale)"
+        )
+    result = compute_metric(conn, metric, start, end)
+    frame = result.frame
+    if result.dropped_groups:
+        context.log.warning(
+            f"{spec.name}: max_groups={spec.max_groups} dropped {result.dropped_groups} groups, "
+            f"e.g. {', '.join(result.dropped_examples)}"
+        )
+    return dg.Output(
+        frame,
+        output_name=metric_key(spec.name).to_python_identifier(),
+        metadata={
+            "hours": dg.MetadataValue.int(int((end - start).total_seconds() // 3600)),
+            "buckets": dg.MetadataValue.int(
+                int(frame["bucket_end"].nunique()) if len(frame) else 0
+            ),
+            "groups": dg.MetadataValue.int(
+                int(frame[metric.group_columns].drop_duplicates().shape[0])
+                if metric.group_columns and len(frame)
+                else int(bool(len(frame)))
+            ),
+            "dropped_groups": dg.MetadataValue.int(result.dropped_groups),
+            "dropped_examples": dg.MetadataValue.text(", ".join(result.dropped_examples) or "-"),
+            "preview": dg.MetadataValue.md(_preview(frame)),
+        },
+    )

@@ -1,9 +1,10 @@
-"""Everything the metrics area contributes: assets, `metrics_job`, schedule, automation sensor."""
+"""Everything the metrics area contributes: metric and anomaly assets, `metrics_job`, schedule."""
 
 import dagster as dg
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
-from loglens_pipeline.defs.metrics.assets import IO_MANAGER_KEY, build_metric_asset
+from loglens_pipeline.defs.metrics.assets import IO_MANAGER_KEY
+from loglens_pipeline.defs.metrics.hourly import build_hourly_assets
 from loglens_pipeline.defs.metrics.schedules import build_hourly_schedule
 from loglens_pipeline.defs.project import Project
 from loglens_pipeline.warehouse.connection import connection_config
@@ -12,8 +13,8 @@ METRIC_GROUPS = ("metrics", "anomalies")
 
 
 def metrics_definitions(project: Project, partitions: dg.PartitionsDefinition) -> dg.Definitions:
-    """One asset per metric plus the job and schedule that drive them."""
-    assets = [build_metric_asset(project, metric, partitions) for metric in project.metrics]
+    """An asset per metric and per anomaly score, plus the job and schedule that drive them."""
+    assets = [build_hourly_assets(project, partitions)] if project.metrics else []
     selection = dg.AssetSelection.groups(*METRIC_GROUPS)
     metrics_job = dg.define_asset_job(
         "metrics_job",

@@ -4,10 +4,10 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from loglens_pipeline.defs.anomalies.assets import anomaly_key
-from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.ingest.assets import RAW_EVENTS
 from loglens_pipeline.defs.metrics.assets import metric_key
 from loglens_pipeline.defs.project import OWNER, WAREHOUSE_POOL, Project, code_version
+from loglens_pipeline.defs.resources import warehouse_session
 from loglens_pipeline.defs.warehouse.retention import (
     RETENTION,
     RETENTION_JOB,
@@ -19,8 +19,6 @@ from loglens_pipeline.warehouse.analytics import (
     QUARANTINE_BY_REASON,
     build_analytics,
 )
-from loglens_pipeline.warehouse.connection import use_utc
-from loglens_pipeline.warehouse.schema import ensure_raw_schema
 from loglens_pipeline.warehouse.snapshot import publish_reader_copy
 
 READER_COPY = dg.AssetKey(["warehouse", "reader_copy"])
@@ -61,13 +59,7 @@ def build_reader_copy_asset(project: Project, upstream: list[dg.AssetKey]) -> dg
     def reader_copy(
         context: dg.AssetExecutionContext, warehouse: DuckDBResource
     ) -> dg.MaterializeResult:
-        project.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        with (
-            explained_failures(project.warehouse_path, project.reader_path),
-            warehouse.get_connection() as conn,
-        ):
-            use_utc(conn)
-            ensure_raw_schema(conn)
+        with warehouse_session(project, warehouse) as conn:
             build_analytics(conn, list(project.metrics))
             publication = publish_reader_copy(conn, project.warehouse_path, project.reader_path)
         context.log.info(

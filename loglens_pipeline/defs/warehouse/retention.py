@@ -5,12 +5,10 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from loglens_pipeline.defs.failures import explained_failures
 from loglens_pipeline.defs.partitions import partition_hour
 from loglens_pipeline.defs.project import OWNER, WAREHOUSE_POOL, Project, code_version
-from loglens_pipeline.warehouse.connection import use_utc
+from loglens_pipeline.defs.resources import warehouse_session
 from loglens_pipeline.warehouse.retention import RetentionCutoffs, apply_retention
-from loglens_pipeline.warehouse.schema import ensure_raw_schema
 
 RETENTION = dg.AssetKey(["warehouse", "retention"])
 ACTIVE = [
@@ -78,13 +76,7 @@ def build_retention_asset(project: Project) -> dg.AssetsDefinition:
                 )
             )
             context.log.info(f"an active run works from {in_use}: keeping rows from {floor} on")
-        project.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-        with (
-            explained_failures(project.warehouse_path, project.reader_path),
-            warehouse.get_connection() as conn,
-        ):
-            use_utc(conn)
-            ensure_raw_schema(conn)
+        with warehouse_session(project, warehouse) as conn:
             deleted = apply_retention(conn, cutoffs)
         table = "| table | rows deleted |\n|---|---:|\n" + "".join(
             f"| {t} | {n:,} |\n" for t, n in deleted.items()
