@@ -27,7 +27,12 @@ from loglens_pipeline.ingest.identity import (
     tail_hash,
 )
 from loglens_pipeline.ingest.lines import ROW_GROUP_ROWS, LineBatch, read_ahead, read_batches
-from loglens_pipeline.ingest.parsers import field_columns, parse_sql, sql_literal
+from loglens_pipeline.ingest.parsers import (
+    field_column_specs,
+    field_columns,
+    parse_sql,
+    sql_literal,
+)
 from loglens_pipeline.warehouse.schema import ensure_field_columns
 
 
@@ -413,7 +418,7 @@ def ingest_files(
     # with both threads and fills whole row groups.
     work = list(work)
     for source in {source.name: source for source, _ in work}.values():
-        ensure_field_columns(conn, field_columns(source))
+        ensure_field_columns(conn, field_column_specs(source))
     conn.execute("SET preserve_insertion_order = false")
     try:
         results = [

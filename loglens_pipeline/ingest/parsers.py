@@ -13,13 +13,15 @@ from collections.abc import Callable
 
 from loglens_pipeline.config.models import SourceConfig, TimestampSpec
 from loglens_pipeline.ingest.formats import SYSLOG_SEVERITY_LEVELS, json_path
-from loglens_pipeline.warehouse.schema import field_column
+from loglens_pipeline.warehouse.schema import FieldColumn, field_column
 
 __all__ = [
     "FIELD_SQL_TYPES",
     "OUTPUT_COLUMNS",
     "PARSERS",
     "cast_sql",
+    "field_column_spec",
+    "field_column_specs",
     "field_columns",
     "json_path",
     "parse_sql",
@@ -130,12 +132,25 @@ def _declared_fields(source: SourceConfig) -> list[tuple[str, str, str]]:
     return [(name, spec.path, spec.type) for name, spec in source.field_specs().items()]
 
 
+def field_column_spec(source: str, name: str, path: str, kind: str) -> FieldColumn:
+    """The column of one declared field of `source`, and how `attrs` holds its value."""
+    in_attrs = f"json_extract_string(attrs, {sql_literal(json_path(path))})"
+    return FieldColumn(
+        field_column(source, name, path, kind),
+        FIELD_SQL_TYPES[kind],
+        source,
+        cast_sql(in_attrs, kind),
+    )
+
+
+def field_column_specs(source: SourceConfig) -> list[FieldColumn]:
+    """The `raw.events` columns holding the source's typed fields."""
+    return [field_column_spec(source.name, *field) for field in _declared_fields(source)]
+
+
 def field_columns(source: SourceConfig) -> dict[str, str]:
     """The `raw.events` columns holding the source's typed fields: column name -> SQL type."""
-    return {
-        field_column(name, path, kind): FIELD_SQL_TYPES[kind]
-        for name, path, kind in _declared_fields(source)
-    }
+    return {column.name: column.sql_type for column in field_column_specs(source)}
 
 
 def _field_columns(source: SourceConfig, get: Callable[[str], str]) -> str:
@@ -166,7 +181,7 @@ def _finish(source: SourceConfig, fields_sql: str) -> str:
     )
     # Typed values are stored once here, so metrics read a column instead of parsing `attrs`.
     typed = "".join(
-        f', {cast_sql(f"__f{i}", kind)} AS "{field_column(name, path, kind)}"'
+        f', {cast_sql(f"__f{i}", kind)} AS "{field_column(source.name, name, path, kind)}"'
         for i, (name, path, kind) in enumerate(declared)
     )
     return f"""

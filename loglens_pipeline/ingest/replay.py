@@ -9,7 +9,7 @@ from datetime import datetime
 import duckdb
 
 from loglens_pipeline.config.models import SourceConfig
-from loglens_pipeline.ingest.parsers import field_columns, parse_sql
+from loglens_pipeline.ingest.parsers import field_column_specs, field_columns, parse_sql
 from loglens_pipeline.warehouse.schema import ensure_field_columns
 
 # Lines whose raw text was not kept whole cannot be parsed again.
@@ -43,7 +43,7 @@ def replay_quarantine(
     )
     conn.execute(f"CREATE OR REPLACE TEMP TABLE replay_parsed AS {parse_sql(source)}")
     columns = field_columns(source)
-    ensure_field_columns(conn, columns)
+    ensure_field_columns(conn, field_column_specs(source))
     typed = "".join(f', p."{column}"' for column in columns)
     conn.execute("BEGIN TRANSACTION")
     try:

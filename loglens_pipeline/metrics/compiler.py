@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 
 from loglens_pipeline.config.metrics import MetricSpec
 from loglens_pipeline.config.models import SourceConfig
-from loglens_pipeline.ingest.parsers import FIELD_SQL_TYPES, cast_sql, json_path, sql_literal
+from loglens_pipeline.ingest.parsers import field_column_spec, sql_literal
 from loglens_pipeline.metrics.expressions import ExpressionError, FieldResolver, compile_expression
-from loglens_pipeline.warehouse.schema import field_column
+from loglens_pipeline.warehouse.schema import FieldColumn
 
 COMPILER_VERSION = "1"
 COLUMNS = ("source", "tenant", "service", "host", "level", "message", "event_time")
@@ -46,25 +46,21 @@ def field_locations(sources: list[SourceConfig]) -> dict[str, dict[str, str]]:
 
 
 def field_resolver(
-    sources: list[SourceConfig], used: dict[str, str] | None = None
+    sources: list[SourceConfig], used: dict[str, FieldColumn] | None = None
 ) -> FieldResolver:
-    """Event columns by name; declared fields as their typed column, else read from `attrs`.
+    """Event columns by name; declared fields as the typed column of their source.
 
-    Ingestion stores each declared field in a typed column (`field_column`); rows ingested
-    before that column existed have NULL there, and only for those rows (COALESCE evaluates its
-    second argument lazily) the value is extracted from `attrs` as it always was: the result is
-    the same either way. `used` collects the typed columns referenced (name -> SQL type).
+    Ingestion stores each declared field in a typed column (`field_column`), and a column added
+    later is filled from `attrs` for the rows already there, so metrics never parse `attrs`.
+    `used` collects the typed columns referenced (by name).
     """
     types = field_types(sources)
     locations = field_locations(sources)
 
-    def extract(path: str) -> str:
-        return f"json_extract_string(attrs, {sql_literal(json_path(path))})"
-
     def by_source(values: dict[str, str]) -> str:
         if len(set(values.values())) == 1:
             return next(iter(values.values()))
-        # The same name lives at different paths (so in different columns) per source.
+        # Each source has its own column for the field.
         cases = " ".join(f"WHEN {sql_literal(src)} THEN {v}" for src, v in values.items())
         return f"CASE source {cases} END"
 
@@ -75,13 +71,12 @@ def field_resolver(
         kind = types.get(name)
         if kind is None:
             return None
-        where = locations[name]
-        columns = {src: field_column(name, p, kind) for src, p in where.items()}
+        columns = {
+            src: field_column_spec(src, name, where, kind) for src, where in locations[name].items()
+        }
         if used is not None:
-            used.update(dict.fromkeys(columns.values(), FIELD_SQL_TYPES[kind]))
-        typed = by_source({src: f'"{column}"' for src, column in columns.items()})
-        text = by_source({src: extract(p) for src, p in where.items()})
-        return f"coalesce({typed}, {cast_sql(text, kind)})"
+            used.update({column.name: column for column in columns.values()})
+        return by_source({src: f'"{column.name}"' for src, column in columns.items()})
 
     return resolve
 
@@ -104,7 +99,7 @@ class CompiledMetric:
     numerator_sql: str | None
     groups: tuple[tuple[str, str], ...]  # (column name, SQL)
     code_version: str
-    field_columns: tuple[tuple[str, str], ...] = ()  # typed raw.events columns read (name, type)
+    field_columns: tuple[FieldColumn, ...] = ()  # the typed raw.events columns it reads
 
     @property
     def group_columns(self) -> list[str]:
@@ -229,7 +224,7 @@ def compile_metric(spec: MetricSpec, sources: dict[str, SourceConfig]) -> Compil
             "source", f"unknown source {unknown[0]!r}; sources: {', '.join(sources)}"
         )
     chosen = [sources[name] for name in spec.source]
-    typed_columns: dict[str, str] = {}
+    typed_columns: dict[str, FieldColumn] = {}
     try:
         resolve = field_resolver(chosen, typed_columns)
     except ValueError as exc:
@@ -275,5 +270,5 @@ def compile_metric(spec: MetricSpec, sources: dict[str, SourceConfig]) -> Compil
         numerator_sql=compiled("numerator", spec.numerator),
         groups=tuple(groups),
         code_version=hashlib.sha256(fingerprint.encode()).hexdigest()[:16],
-        field_columns=tuple(sorted(typed_columns.items())),
+        field_columns=tuple(column for _, column in sorted(typed_columns.items())),
     )

@@ -25,7 +25,7 @@ def compute_metric(
     conn: duckdb.DuckDBPyConnection, metric: CompiledMetric, start: datetime, end: datetime
 ) -> MetricResult:
     """Windows ending in `(start, end]` (hour boundaries, UTC), at most `max_groups` per hour."""
-    ensure_field_columns(conn, dict(metric.field_columns))  # a source not ingested yet
+    ensure_field_columns(conn, metric.field_columns)  # a source not ingested yet
     conn.execute(f"CREATE OR REPLACE TEMP TABLE metric_rows AS {metric.ranked_sql(start, end)}")
     columns = ", ".join(f'"{c}"' for c in metric.columns)
     order = ", ".join(["bucket_end", *(f'"{c}"' for c in metric.group_columns)])

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import duckdb
 
@@ -66,18 +67,34 @@ RAW_TABLES = {
 }
 
 
-def field_column(name: str, path: str, kind: str) -> str:
-    """The `raw.events` column with a declared field's typed value, as read at ingestion.
+@dataclass(frozen=True)
+class FieldColumn:
+    """A `raw.events` column holding one source's typed field, and how `attrs` holds it."""
 
-    Named by the field plus a hash of its path and type: when a source's declaration changes,
-    its rows go to a new column, and rows ingested before read `attrs` (metrics coalesce both).
+    name: str
+    sql_type: str
+    source: str
+    from_attrs: str  # SQL giving the typed value from `attrs`, as ingestion would have stored it
+
+
+def field_column(source: str, name: str, path: str, kind: str) -> str:
+    """The `raw.events` column with a source's declared field, typed as read at ingestion.
+
+    Named by the field plus a hash of source, path and type: a column belongs to one
+    declaration, so it can be filled for exactly that source's older rows when it is created,
+    and changing the path or type starts a new column.
     """
-    digest = hashlib.sha1(f"{kind}:{path}".encode()).hexdigest()[:8]
+    digest = hashlib.sha1(f"{source}:{kind}:{path}".encode()).hexdigest()[:8]
     return f"f_{re.sub(r'[^0-9A-Za-z_]', '_', name)}_{digest}"
 
 
-def ensure_field_columns(conn: duckdb.DuckDBPyConnection, columns: Mapping[str, str]) -> None:
-    """Add the typed field columns `raw.events` lacks (name -> SQL type); existing rows get NULL."""
+def ensure_field_columns(conn: duckdb.DuckDBPyConnection, columns: Iterable[FieldColumn]) -> None:
+    """Add the typed field columns `raw.events` lacks, filled for the source's existing rows.
+
+    Rows ingested before a field was declared get the value `attrs` holds (the same cast
+    ingestion applies), in the transaction that adds the column: metrics then read the column
+    alone, and an interrupted fill leaves no column behind to be trusted.
+    """
     existing = {
         row[0]
         for row in conn.execute(
@@ -85,9 +102,21 @@ def ensure_field_columns(conn: duckdb.DuckDBPyConnection, columns: Mapping[str, 
             "WHERE table_schema = 'raw' AND table_name = 'events'"
         ).fetchall()
     }
-    for name, sql_type in columns.items():
-        if name not in existing:
-            conn.execute(f'ALTER TABLE raw.events ADD COLUMN "{name}" {sql_type}')
+    for column in columns:
+        if column.name in existing:
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(f'ALTER TABLE raw.events ADD COLUMN "{column.name}" {column.sql_type}')
+            conn.execute(
+                f'UPDATE raw.events SET "{column.name}" = {column.from_attrs} WHERE source = ?',
+                [column.source],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        existing.add(column.name)
 
 
 def ensure_raw_schema(conn: duckdb.DuckDBPyConnection) -> None:

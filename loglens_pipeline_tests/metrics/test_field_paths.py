@@ -86,11 +86,10 @@ def ingest_lines(project, source_name: str, lines: list[dict]) -> None:
         ingest_files(conn, work, project.config.ingest, ingested_at=datetime(2026, 11, 21))
 
 
-def test_metrics_read_the_typed_columns_ingestion_wrote_and_attrs_for_older_rows(tmp_path):
+def test_metrics_read_the_typed_columns_ingestion_wrote(tmp_path):
     project = write_project(tmp_path, two_sources)
     sources = {s.name: s for s in project.config.sources}
-    spec = latency_avg()
-    metric = compile_metric(spec, sources)
+    metric = compile_metric(latency_avg(), sources)
     ts = "2026-11-20T10:0{}:00Z"
     ingest_lines(
         project,
@@ -101,30 +100,59 @@ def test_metrics_read_the_typed_columns_ingestion_wrote_and_attrs_for_older_rows
         project, "new", [{"ts": ts.format(2), "latency": 50}, {"ts": ts.format(3), "latency": "x"}]
     )
     window = (datetime(2026, 11, 20, 10), datetime(2026, 11, 20, 11))
-    columns = [name for name, _ in metric.field_columns]
-    assert len(columns) == 2, "one typed column per (path, type): the sources differ in path"
+    columns = {column.source: column.name for column in metric.field_columns}
+    assert len(set(columns.values())) == 2, "one typed column per source declaration"
 
     with duckdb.connect(str(project.warehouse_path)) as conn:
         stored = conn.execute(
-            f'SELECT source, "{columns[0]}", "{columns[1]}" FROM raw.events ORDER BY byte_offset, source'
+            f'SELECT "{columns["old"]}", "{columns["new"]}" FROM raw.events ORDER BY byte_offset, source'
         ).fetchall()
-        assert sorted(v for row in stored for v in row[1:] if v is not None) == [10.0, 30.0, 50.0]
+        assert sorted(v for row in stored for v in row if v is not None) == [10.0, 30.0, 50.0]
         expected = [[30.0, 4.0]]
         assert (
             compute_metric(conn, metric, *window).frame[["value", "events"]].values.tolist()
             == expected
         )
-        # The typed columns are what is read: emptied attrs change nothing ...
+        # The typed columns are what is read: emptied attrs change nothing.
         conn.execute("UPDATE raw.events SET attrs = '{}'")
         assert (
             compute_metric(conn, metric, *window).frame[["value", "events"]].values.tolist()
             == expected
         )
-        # ... and rows without them (ingested before the field was declared) read attrs.
-        conn.execute(
-            "UPDATE raw.events SET attrs = CASE source WHEN 'old' THEN '{\"timing\": {\"latency_ms\": 5}}' "
-            "ELSE '{\"latency\": 60}' END, " + ", ".join(f'"{c}" = NULL' for c in columns)
-        )
-        assert compute_metric(conn, metric, *window).frame[["value", "events"]].values.tolist() == [
-            [32.5, 4.0]
-        ]
+
+
+def test_a_field_declared_after_ingestion_is_filled_from_attrs_when_its_column_is_added(tmp_path):
+    def undeclared(data: dict) -> None:
+        two_sources(data)
+        for source in data["sources"][-2:]:
+            del source["fields"]
+
+    before = write_project(tmp_path / "before", undeclared)
+    ts = "2026-11-20T10:0{}:00Z"
+    ingest_lines(
+        before,
+        "old",
+        [{"ts": ts.format(i), "timing": {"latency_ms": v}} for i, v in ((0, 10), (1, 30))],
+    )
+    ingest_lines(
+        before, "new", [{"ts": ts.format(2), "latency": 50}, {"ts": ts.format(3), "latency": "x"}]
+    )
+    # The same warehouse, now with the field declared by both sources.
+    after = write_project(tmp_path / "after", two_sources)
+    after.warehouse_path.parent.mkdir(parents=True)
+    after.warehouse_path.write_bytes(before.warehouse_path.read_bytes())
+    metric = compile_metric(latency_avg(), {s.name: s for s in after.config.sources})
+    window = (datetime(2026, 11, 20, 10), datetime(2026, 11, 20, 11))
+    with duckdb.connect(str(after.warehouse_path)) as conn:
+        result = compute_metric(conn, metric, *window).frame[["value", "events"]].values.tolist()
+        assert result == [[30.0, 4.0]], "the same as if the field had been declared all along"
+        filled = {
+            column.source: conn.execute(
+                f'SELECT count("{column.name}") FROM raw.events WHERE source = ?', [column.source]
+            ).fetchall()[0][0]
+            for column in metric.field_columns
+        }
+        assert filled == {"old": 2, "new": 1}
+        # Filled once, when added: the column is the stored value from then on.
+        conn.execute("UPDATE raw.events SET attrs = '{}'")
+        assert compute_metric(conn, metric, *window).frame[["value"]].values.tolist() == [[30.0]]
