@@ -4,7 +4,7 @@ Generates one JSON-lines file of the largest `--sizes` value by streaming seeded
 (`generate_sample_logs`, one day per block with its own seed, 0.5% malformed lines) block after
 block into it, never holding more than one block in memory; smaller sizes are prefixes of it cut
 at a line boundary. Each size is then ingested with the real ingestion path (`ingest_files`,
-shipped config: 64 MiB chunks, DuckDB memory_limit 512MB) into a fresh warehouse in a fresh
+shipped config: 64 MiB chunks, DuckDB memory_limit 256MB) into a fresh warehouse in a fresh
 spawned child, and the child's peak RSS is printed with the ratio largest / smallest.
 
     .venv/bin/python benchmarks/memory.py                      # 1GB and 4GB (binary units)

@@ -280,7 +280,7 @@ class WarehouseConfig(StrictModel):
         default="warehouse/reader.duckdb",
         description="read-only copy for BI tools, replaced atomically after runs",
     )
-    memory_limit: str = Field(default="512MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
+    memory_limit: str = Field(default="256MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
     threads: int = Field(default=2, ge=1, le=64)
 
     @field_validator("path", "reader_path")
