@@ -86,10 +86,8 @@ def ingest_lines(project, source_name: str, lines: list[dict]) -> None:
         ingest_files(conn, work, project.config.ingest, ingested_at=datetime(2026, 11, 21))
 
 
-def test_metrics_read_the_typed_columns_ingestion_wrote(tmp_path):
-    project = write_project(tmp_path, two_sources)
-    sources = {s.name: s for s in project.config.sources}
-    metric = compile_metric(latency_avg(), sources)
+def ingest_latencies(project) -> None:
+    """Latencies 10 and 30 at `timing.latency_ms` (old), 50 and "x" at `latency` (new)."""
     ts = "2026-11-20T10:0{}:00Z"
     ingest_lines(
         project,
@@ -99,6 +97,13 @@ def test_metrics_read_the_typed_columns_ingestion_wrote(tmp_path):
     ingest_lines(
         project, "new", [{"ts": ts.format(2), "latency": 50}, {"ts": ts.format(3), "latency": "x"}]
     )
+
+
+def test_metrics_read_the_typed_columns_ingestion_wrote(tmp_path):
+    project = write_project(tmp_path, two_sources)
+    sources = {s.name: s for s in project.config.sources}
+    metric = compile_metric(latency_avg(), sources)
+    ingest_latencies(project)
     window = (datetime(2026, 11, 20, 10), datetime(2026, 11, 20, 11))
     columns = {column.source: column.name for column in metric.field_columns}
     assert len(set(columns.values())) == 2, "one typed column per source declaration"
@@ -128,15 +133,7 @@ def test_a_field_declared_after_ingestion_is_filled_from_attrs_when_its_column_i
             del source["fields"]
 
     before = write_project(tmp_path / "before", undeclared)
-    ts = "2026-11-20T10:0{}:00Z"
-    ingest_lines(
-        before,
-        "old",
-        [{"ts": ts.format(i), "timing": {"latency_ms": v}} for i, v in ((0, 10), (1, 30))],
-    )
-    ingest_lines(
-        before, "new", [{"ts": ts.format(2), "latency": 50}, {"ts": ts.format(3), "latency": "x"}]
-    )
+    ingest_latencies(before)
     # The same warehouse, now with the field declared by both sources.
     after = write_project(tmp_path / "after", two_sources)
     after.warehouse_path.parent.mkdir(parents=True)
