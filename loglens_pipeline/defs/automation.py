@@ -18,3 +18,18 @@ def automation_sensor() -> dg.AutomationConditionSensorDefinition:
             "after the warehouse changed."
         ),
     )
+
+
+def deps_updated_since_requested() -> dg.AutomationCondition:
+    """A dependency was updated since automation last requested this asset.
+
+    Dagster's `since_last_handled()` also counts the asset's own materialization as handling an
+    update, but a run launched in the same tick as the dependency's run has not seen its
+    change: when both end between two ticks, the update is lost (the reader copy kept a
+    publication that predates the anomaly rows it was meant to carry). Here only a new request
+    resets the condition, so the asset runs once more after such a race.
+    """
+    requested = (
+        dg.AutomationCondition.newly_requested() | dg.AutomationCondition.initial_evaluation()
+    )
+    return dg.AutomationCondition.any_deps_updated().since(requested.with_label("requested"))

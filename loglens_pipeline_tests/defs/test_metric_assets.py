@@ -186,6 +186,46 @@ def test_late_data_rematerializes_exactly_the_recent_touched_hours(lenient_proje
     assert third.total_requested == 0, "requested once, not again on the next tick"
 
 
+def test_a_publication_racing_the_metrics_run_is_followed_by_another(lenient_project, instance):
+    from loglens_pipeline.runs import run_publish
+
+    project = lenient_project
+    now = datetime.now(UTC).replace(tzinfo=None)
+    recent = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    defs = build_definitions(project)
+    reader = dg.AssetKey(["warehouse", "reader_copy"])
+    selection = dg.AssetSelection.groups("metrics", "anomalies") | dg.AssetSelection.assets(reader)
+    start = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=selection
+    )
+    write_events(project, "recent", recent, 60)
+    assert run_ingest(defs, instance, trigger="test").success
+
+    # New raw events of a closed hour: one tick requests the copy and that hour's metrics.
+    first = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=selection, cursor=start.cursor
+    )
+    assert first.get_num_requested(reader) == 1
+    assert first.get_num_requested(dg.AssetKey(["metrics", "error_rate"])) == 1
+    # A tick while their runs start; then both end between two ticks, the copy's first: it
+    # predates the metric rows.
+    starting = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=selection, cursor=first.cursor
+    )
+    assert starting.total_requested == 0
+    assert run_publish(defs, instance, trigger="test").success
+    assert run_metrics_range(defs, instance, recent, recent, trigger="test").success
+    second = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=selection, cursor=starting.cursor
+    )
+    assert second.get_num_requested(reader) == 1, "the metric rows must reach the readers"
+    assert second.total_requested == 1
+    third = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=selection, cursor=second.cursor
+    )
+    assert third.total_requested == 0
+
+
 def test_changing_group_by_rebuilds_the_table(project, instance, ingested):
     from dataclasses import replace
 

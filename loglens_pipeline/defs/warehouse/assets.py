@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from loglens_pipeline.defs.anomalies.assets import anomaly_key
+from loglens_pipeline.defs.automation import deps_updated_since_requested
 from loglens_pipeline.defs.ingest.assets import RAW_EVENTS
 from loglens_pipeline.defs.metrics.assets import metric_key
 from loglens_pipeline.defs.project import OWNER, WAREHOUSE_POOL, Project, code_version
@@ -27,7 +28,7 @@ READER_COPY = dg.AssetKey(["warehouse", "reader_copy"])
 def publish_condition() -> dg.AutomationCondition:
     """Publish after any upstream table changed, once no upstream run is in progress."""
     return (
-        dg.AutomationCondition.any_deps_updated().since_last_handled()
+        deps_updated_since_requested()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ).with_label("after warehouse changes")
