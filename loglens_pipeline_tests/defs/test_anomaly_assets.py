@@ -171,3 +171,23 @@ def test_the_materialization_shows_a_chart_of_the_day(incident):
     ]
     assert quiet, "some metric has no anomaly in the incident's runs"
     assert {m["chart"].value for m in quiet} == {"_no point outside its band: no chart_"}
+
+
+def test_the_check_alone_scores_the_hour_without_storing_it(incident, instance):
+    project, defs, _first, last, _ = incident
+    key = dg.AssetKey(["anomalies", "error_rate"])
+    check = dg.AssetCheckKey(key, "no_anomalies")
+    stored = query(project, "SELECT count(*) FROM anomalies.error_rate")
+    materialized = instance.get_latest_materialization_event(key).run_id
+    job = defs.resolve_job_def("metrics_job").get_subset(
+        asset_selection=set(), asset_check_selection={check}
+    )
+    result = job.execute_in_process(instance=instance, partition_key=partition_key(last))
+    assert result.success
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.asset_check_key == check
+    assert not evaluation.passed
+    assert "points outside the expected band" in evaluation.description
+    assert result.get_asset_materialization_events() == []
+    assert query(project, "SELECT count(*) FROM anomalies.error_rate") == stored
+    assert instance.get_latest_materialization_event(key).run_id == materialized

@@ -12,6 +12,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from loglens_pipeline.defs.anomalies.assets import (
+    CHECK_NAME,
     anomaly_check_spec,
     anomaly_key,
     anomaly_results,
@@ -50,6 +51,7 @@ def build_hourly_assets(
     def metrics_and_anomalies(context: dg.AssetExecutionContext, warehouse: DuckDBResource):
         start, end = run_hours(context)
         selected = context.selected_asset_keys
+        checks = context.selected_asset_check_keys
         failed: dict[str, str] = {}
         with warehouse_session(project, warehouse) as conn:
             for metric in metrics:
@@ -58,8 +60,15 @@ def build_hourly_assets(
                 try:
                     if metric_key(name) in selected:
                         yield metric_output(context, conn, metric, start, end)
-                    if anomaly_key(name) in selected:
-                        yield from anomaly_results(context, conn, metric, start, end)
+                    # The check can be executed alone (Checks tab): it scores without storing.
+                    store = anomaly_key(name) in selected
+                    check = dg.AssetCheckKey(anomaly_key(name), CHECK_NAME) in checks
+                    if store or check:
+                        output, verdict = anomaly_results(context, conn, metric, start, end)
+                        if store:
+                            yield output
+                        if check:
+                            yield verdict
                 except Exception as exc:
                     if _affects_every_metric(exc):
                         raise
