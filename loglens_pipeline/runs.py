@@ -22,6 +22,7 @@ def _execute(
     instance: dg.DagsterInstance,
     run_config: Mapping,
     tags: Mapping[str, str],
+    asset_selection: list[dg.AssetKey] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Run a job in this process, publishing its assets to `progress` as they are stored.
 
@@ -44,7 +45,11 @@ def _execute(
 
         instance.add_event_listener(run_id, forward)
     return job.execute_in_process(
-        instance=instance, run_config=run_config, tags=tags, run_id=run_id
+        instance=instance,
+        run_config=run_config,
+        tags=tags,
+        run_id=run_id,
+        asset_selection=asset_selection,
     )
 
 
@@ -64,17 +69,19 @@ def run_metrics_range(
     trigger: str,
 ) -> dg.ExecuteInProcessResult:
     """Metrics (and anomalies) for the hours `first`..`last` inclusive, as one single run."""
-    metrics = sorted(
-        key.path[-1]
+    keys = sorted(
+        key
         for key in defs.resolve_asset_graph().get_all_asset_keys()
-        if key.path[0] == "metrics"
+        if key.path[0] in ("metrics", "anomalies")
     )
     tags = {
         "dagster/asset_partition_range_start": partition_key(first),
         "dagster/asset_partition_range_end": partition_key(last),
-        **metric_tags(metrics, trigger),
+        **metric_tags([key.path[-1] for key in keys if key.path[0] == "metrics"], trigger),
     }
-    return _execute(defs, "metrics_job", instance, QUIET, tags)
+    # Named assets (not the whole job): automation then knows each anomaly partition was
+    # materialized in the run that updated its metric, and does not request it again.
+    return _execute(defs, "metrics_job", instance, QUIET, tags, asset_selection=keys)
 
 
 def run_publish(

@@ -186,44 +186,85 @@ def test_late_data_rematerializes_exactly_the_recent_touched_hours(lenient_proje
     assert third.total_requested == 0, "requested once, not again on the next tick"
 
 
+class Ticks:
+    """Automation ticks evaluated one after another, each from the previous one's cursor."""
+
+    def __init__(self, defs, instance, selection: dg.AssetSelection):
+        self.defs, self.instance, self.selection, self.cursor = defs, instance, selection, None
+
+    def __call__(self):
+        result = dg.evaluate_automation_conditions(
+            defs=self.defs,
+            instance=self.instance,
+            asset_selection=self.selection,
+            cursor=self.cursor,
+        )
+        self.cursor = result.cursor
+        return result
+
+
+def last_closed_hour() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0) - timedelta(
+        hours=1
+    )
+
+
+def test_late_lines_landing_during_the_hours_metrics_run_trigger_another(lenient_project, instance):
+    project, recent = lenient_project, last_closed_hour()
+    defs = build_definitions(project)
+    tick = Ticks(defs, instance, dg.AssetSelection.groups("metrics", "anomalies"))
+    tick()
+    write_events(project, "recent", recent, 60)
+    assert run_ingest(defs, instance, trigger="test").success
+    assert tick().get_num_requested(dg.AssetKey(["metrics", "error_rate"])) == 1
+    assert tick().total_requested == 0  # while the requested run starts
+    # Late lines for the hour commit while its run is under way; the run ends before the
+    # next tick. Its materialization may predate them: the hour is computed once more.
+    write_events(project, "late", recent, 30, errors=30)
+    assert run_ingest(defs, instance, trigger="test").success
+    assert run_metrics_range(defs, instance, recent, recent, trigger="test").success
+    again = tick()
+    requested = {
+        key.to_user_string()
+        for key in defs.resolve_asset_graph().get_all_asset_keys()
+        if again.get_num_requested(key)
+    }
+    assert requested == {
+        f"{area}/{m.spec.name}" for area in ("metrics", "anomalies") for m in project.metrics
+    }
+    # The run that computes metrics and anomalies together does not re-request the anomalies.
+    assert tick().total_requested == 0
+    assert run_metrics_range(defs, instance, recent, recent, trigger="test").success
+    assert tick().total_requested == 0
+
+
 def test_a_publication_racing_the_metrics_run_is_followed_by_another(lenient_project, instance):
     from loglens_pipeline.runs import run_publish
 
-    project = lenient_project
-    now = datetime.now(UTC).replace(tzinfo=None)
-    recent = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    project, recent = lenient_project, last_closed_hour()
     defs = build_definitions(project)
     reader = dg.AssetKey(["warehouse", "reader_copy"])
-    selection = dg.AssetSelection.groups("metrics", "anomalies") | dg.AssetSelection.assets(reader)
-    start = dg.evaluate_automation_conditions(
-        defs=defs, instance=instance, asset_selection=selection
+    tick = Ticks(
+        defs,
+        instance,
+        dg.AssetSelection.groups("metrics", "anomalies") | dg.AssetSelection.assets(reader),
     )
+    tick()
     write_events(project, "recent", recent, 60)
     assert run_ingest(defs, instance, trigger="test").success
 
     # New raw events of a closed hour: one tick requests the copy and that hour's metrics.
-    first = dg.evaluate_automation_conditions(
-        defs=defs, instance=instance, asset_selection=selection, cursor=start.cursor
-    )
+    first = tick()
     assert first.get_num_requested(reader) == 1
     assert first.get_num_requested(dg.AssetKey(["metrics", "error_rate"])) == 1
-    # A tick while their runs start; then both end between two ticks, the copy's first: it
-    # predates the metric rows.
-    starting = dg.evaluate_automation_conditions(
-        defs=defs, instance=instance, asset_selection=selection, cursor=first.cursor
-    )
-    assert starting.total_requested == 0
+    assert tick().total_requested == 0  # while their runs start
+    # Both runs end between two ticks, the copy's first: it predates the metric rows.
     assert run_publish(defs, instance, trigger="test").success
     assert run_metrics_range(defs, instance, recent, recent, trigger="test").success
-    second = dg.evaluate_automation_conditions(
-        defs=defs, instance=instance, asset_selection=selection, cursor=starting.cursor
-    )
+    second = tick()
     assert second.get_num_requested(reader) == 1, "the metric rows must reach the readers"
     assert second.total_requested == 1
-    third = dg.evaluate_automation_conditions(
-        defs=defs, instance=instance, asset_selection=selection, cursor=second.cursor
-    )
-    assert third.total_requested == 0
+    assert tick().total_requested == 0
 
 
 def test_changing_group_by_rebuilds_the_table(project, instance, ingested):

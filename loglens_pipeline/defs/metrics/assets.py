@@ -6,6 +6,7 @@ import dagster as dg
 import duckdb
 import pandas as pd
 
+from loglens_pipeline.defs.automation import deps_updated_since_requested
 from loglens_pipeline.defs.ingest.assets import EVENT_HOURS
 from loglens_pipeline.defs.project import Project
 from loglens_pipeline.metrics.compiler import CompiledMetric
@@ -29,7 +30,7 @@ def late_data_condition(project: Project) -> dg.AutomationCondition:
     lookback = timedelta(minutes=project.config.partitions.allowed_lateness_minutes, hours=1)
     return (
         dg.AutomationCondition.in_latest_time_window(lookback_delta=lookback)
-        & dg.AutomationCondition.any_deps_updated().since_last_handled()
+        & deps_updated_since_requested()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ).with_label("late data within the allowed lateness")

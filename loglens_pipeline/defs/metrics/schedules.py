@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import dagster as dg
 
+from loglens_pipeline.defs.anomalies.assets import anomaly_key
+from loglens_pipeline.defs.metrics.assets import metric_key
 from loglens_pipeline.defs.partitions import partition_key
 from loglens_pipeline.defs.project import Project
 
@@ -17,6 +19,7 @@ def build_hourly_schedule(
     lateness = timedelta(minutes=project.config.partitions.allowed_lateness_minutes)
 
     metrics = [m.spec.name for m in project.metrics]
+    selection = [metric_key(n) for n in metrics] + [anomaly_key(n) for n in metrics]
 
     @dg.schedule(
         name="hourly_metrics_schedule",
@@ -35,7 +38,13 @@ def build_hourly_schedule(
         ready = context.scheduled_execution_time - lateness
         hour = ready.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
         key = partition_key(hour)
-        return dg.RunRequest(run_key=key, partition_key=key, tags=metric_tags(metrics, "schedule"))
+        return dg.RunRequest(
+            run_key=key,
+            partition_key=key,
+            tags=metric_tags(metrics, "schedule"),
+            # Named assets: see `runs.run_metrics_range`.
+            asset_selection=selection,
+        )
 
     return hourly_metrics_schedule
 
