@@ -22,18 +22,19 @@ def _execute(
     instance: dg.DagsterInstance,
     run_config: Mapping,
     tags: Mapping[str, str],
-    asset_selection: list[dg.AssetKey] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Run a job in this process, publishing its assets to `progress` as they are stored.
 
     The run id is chosen here so the listener is in place before the run's first event; the
-    instance calls it, in this thread, for every event it stores for that run.
+    instance calls it, in this thread, for every event it stores for that run. The run names
+    its assets (not just the job): automation then knows that assets computed together in it,
+    such as an anomaly partition and its metric, need no further run.
     """
     job = defs.resolve_job_def(job_name)
+    assets = sorted(job.asset_layer.selected_asset_keys)
     run_id = str(uuid4())
     if progress.listening():
-        planned = len(job.asset_layer.selected_asset_keys)
-        progress.publish(progress.AssetsPlanned(run_id, job_name, planned))
+        progress.publish(progress.AssetsPlanned(run_id, job_name, len(assets)))
 
         def forward(entry) -> None:
             # One HANDLED_OUTPUT per asset, however many partitions the run covers.
@@ -49,7 +50,7 @@ def _execute(
         run_config=run_config,
         tags=tags,
         run_id=run_id,
-        asset_selection=asset_selection,
+        asset_selection=assets or None,
     )
 
 
@@ -69,19 +70,14 @@ def run_metrics_range(
     trigger: str,
 ) -> dg.ExecuteInProcessResult:
     """Metrics (and anomalies) for the hours `first`..`last` inclusive, as one single run."""
-    keys = sorted(
-        key
-        for key in defs.resolve_asset_graph().get_all_asset_keys()
-        if key.path[0] in ("metrics", "anomalies")
-    )
+    assets = defs.resolve_job_def("metrics_job").asset_layer.selected_asset_keys
+    metrics = sorted(key.path[-1] for key in assets if key.path[0] == "metrics")
     tags = {
         "dagster/asset_partition_range_start": partition_key(first),
         "dagster/asset_partition_range_end": partition_key(last),
-        **metric_tags([key.path[-1] for key in keys if key.path[0] == "metrics"], trigger),
+        **metric_tags(metrics, trigger),
     }
-    # Named assets (not the whole job): automation then knows each anomaly partition was
-    # materialized in the run that updated its metric, and does not request it again.
-    return _execute(defs, "metrics_job", instance, QUIET, tags, asset_selection=keys)
+    return _execute(defs, "metrics_job", instance, QUIET, tags)
 
 
 def run_publish(

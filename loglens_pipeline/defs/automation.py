@@ -21,13 +21,13 @@ def automation_sensor() -> dg.AutomationConditionSensorDefinition:
 
 
 def deps_updated_since_requested() -> dg.AutomationCondition:
-    """A dependency was updated since automation last requested this asset.
+    """A dependency was updated since automation last requested this asset (or partition).
 
     Dagster's `since_last_handled()` also counts the asset's own materialization as handling an
-    update, but a run launched in the same tick as the dependency's run has not seen its
-    change: when both end between two ticks, the update is lost (the reader copy kept a
-    publication that predates the anomaly rows it was meant to carry). Here only a new request
-    resets the condition, so the asset runs once more after such a race.
+    update, but a run that was already under way when the dependency changed may not have seen
+    the change: when both land between two ticks, the update is lost (a reader copy published
+    before the anomaly rows it should carry; late lines committed during their hour's metrics
+    run). Here only a new request resets the condition, so the asset runs once more.
     """
     requested = (
         dg.AutomationCondition.newly_requested() | dg.AutomationCondition.initial_evaluation()

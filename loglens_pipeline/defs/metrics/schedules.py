@@ -42,7 +42,7 @@ def build_hourly_schedule(
             run_key=key,
             partition_key=key,
             tags=metric_tags(metrics, "schedule"),
-            # Named assets: see `runs.run_metrics_range`.
+            # Named assets, like every LogLens run: see `runs._execute`.
             asset_selection=selection,
         )
 
