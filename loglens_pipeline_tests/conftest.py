@@ -14,7 +14,7 @@ import yaml
 from loglens_pipeline.config import ProjectPaths
 from loglens_pipeline.config.paths import REPO_ROOT
 from loglens_pipeline.defs.project import Project
-from loglens_pipeline.instance import prepare_dagster_home
+from loglens_pipeline.instance import shipped_instance_config
 
 SHIPPED_CONFIGS = REPO_ROOT / "configs"
 
@@ -45,8 +45,13 @@ def project(tmp_path: Path) -> Project:
 @pytest.fixture
 def instance(tmp_path: Path) -> dg.DagsterInstance:
     """A real, persistent Dagster instance in a temporary DAGSTER_HOME with the shipped config."""
-    home = prepare_dagster_home(tmp_path / "dagster_home")
-    with dg.instance_for_test(temp_dir=str(home)) as inst:
+    yield from shipped_test_instance(tmp_path / "dagster_home")
+
+
+def shipped_test_instance(home: Path):
+    """`dg.instance_for_test` on `home` with the shipped `dagster.yaml` (storage, pools)."""
+    home.mkdir(parents=True, exist_ok=True)
+    with dg.instance_for_test(overrides=shipped_instance_config(), temp_dir=str(home)) as inst:
         yield inst
 
 

@@ -42,6 +42,14 @@ EXPECTED = {
         "ratio text loglens/duckdb: ",
         "ratio text loglens/python: ",
     ],
+    "instance_storage.py": [
+        "command: ",
+        "machine: ",
+        "engine event",
+        "materialization",
+        "latest lookup",
+        "speed-up",
+    ],
     "memory.py": [
         "command: ",
         "machine: ",

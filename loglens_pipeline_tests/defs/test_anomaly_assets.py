@@ -13,9 +13,8 @@ import pytest
 
 from loglens_pipeline.definitions import build_definitions
 from loglens_pipeline.defs.partitions import partition_key
-from loglens_pipeline.instance import prepare_dagster_home
 from loglens_pipeline.runs import run_ingest, run_metrics_range
-from loglens_pipeline_tests.conftest import query, write_project
+from loglens_pipeline_tests.conftest import query, shipped_test_instance, write_project
 from loglens_pipeline_tests.defs.test_metric_assets import write_events
 
 HOURS = 14
@@ -45,9 +44,7 @@ def hook():
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory):
     """One real instance for the module: the incident is computed once for all its tests."""
-    home = prepare_dagster_home(tmp_path_factory.mktemp("dagster_home"))
-    with dg.instance_for_test(temp_dir=str(home)) as inst:
-        yield inst
+    yield from shipped_test_instance(tmp_path_factory.mktemp("dagster_home"))
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import yaml
 
 from loglens_pipeline.config.paths import REPO_ROOT
 
@@ -20,6 +21,12 @@ def prepare_dagster_home(home: Path) -> Path:
     if not target.exists() or target.read_bytes() != SHIPPED_INSTANCE_CONFIG.read_bytes():
         shutil.copyfile(SHIPPED_INSTANCE_CONFIG, target)
     return home
+
+
+def shipped_instance_config() -> dict:
+    """The shipped `dagster.yaml` as a dict, e.g. for `dg.instance_for_test(overrides=...)`,
+    which writes its own `dagster.yaml` over whatever the home held."""
+    return yaml.safe_load(SHIPPED_INSTANCE_CONFIG.read_text())
 
 
 def open_instance(home: Path) -> dg.DagsterInstance:
