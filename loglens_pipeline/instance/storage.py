@@ -20,6 +20,7 @@ The file layout is the stock one (`history/runs.db`, `history/runs/<run>.db`,
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 
 from dagster import _check as check
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
 )
@@ -41,7 +43,7 @@ from dagster._core.storage.sqlite_storage import (
 from dagster._serdes import ConfigurableClassData
 from dagster._utils import mkdir_p
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import NullPool, QueuePool
 
 # Engines kept per process for the event log's per-run shards; the least recently used is closed.
 # The webserver reads many runs' shards, and each open shard holds three file descriptors.
@@ -138,10 +140,16 @@ class PooledSqliteScheduleStorage(_PooledConnection, SqliteScheduleStorage):
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
-    """`SqliteEventLogStorage` (one shard per run plus the index shard) over pooled engines."""
+    """`SqliteEventLogStorage` (one shard per run plus the index shard) over pooled engines.
+
+    A new run's shard is a copy of an empty shard this process built once: building one (the
+    tables, then Dagster's schema-revision check and stamp) costs ~185 ms, once per run.
+    """
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines = EngineCache(max_engines=MAX_OPEN_RUN_SHARDS + 1)
+        self._tables: set[str] = set()
+        self._empty_shard: bytes | None = None
         super().__init__(base_dir, inst_data)
 
     @contextmanager
@@ -150,6 +158,12 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         # shard created on first use), with the engine kept instead of built and disposed.
         with self._db_lock:
             check.str_param(shard, "shard")
+            if (
+                shard not in self._initialized_dbs
+                and shard != INDEX_SHARD_NAME
+                and self._place_empty_shard(self.path_for_shard(shard))
+            ):
+                self._initialized_dbs.add(shard)  # a copy of a shard this process initialized
             engine = self._engines.get(
                 self.conn_string_for_shard(shard), timeout_seconds=SQLITE_BUSY_TIMEOUT_SECONDS
             )
@@ -159,9 +173,52 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             with _transaction(engine) as conn:
                 yield conn
 
+    def _place_empty_shard(self, path: str) -> bool:
+        """Put a copy of an empty, stamped shard at `path`; False if a file is already there.
+
+        The copy is written beside it and hard-linked into place: the link fails if another
+        process created the shard meanwhile, and the stock initialization takes over.
+        """
+        if os.path.exists(path):
+            return False
+        if self._empty_shard is None:
+            with tempfile.TemporaryDirectory() as folder:
+                engine = create_engine(f"sqlite:///{folder}/shard.db", poolclass=NullPool)
+                self._initdb(engine)
+                engine.dispose()  # the last connection checkpoints the WAL into the file
+                with open(f"{folder}/shard.db", "rb") as built:
+                    self._empty_shard = built.read()
+        staging = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            with open(staging, "wb") as out:
+                out.write(self._empty_shard)
+            os.link(staging, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            if os.path.exists(staging):
+                os.unlink(staging)
+
+    def has_table(self, table_name: str) -> bool:
+        # Asked on every asset event; the stock method builds an engine each time. Tables are
+        # only ever added, so a table found stays found (until a wipe).
+        if table_name in self._tables:
+            return True
+        engine = self._engines.get(
+            self.conn_string_for_shard(INDEX_SHARD_NAME),
+            timeout_seconds=SQLITE_BUSY_TIMEOUT_SECONDS,
+        )
+        with engine.connect() as conn:
+            found = bool(engine.dialect.has_table(conn, table_name))
+        if found:
+            self._tables.add(table_name)
+        return found
+
     def wipe(self) -> None:
         # Wiping deletes the shard files: close their connections first.
         self._engines.dispose()
+        self._tables.clear()
         super().wipe()
 
     def dispose(self) -> None:

@@ -171,3 +171,40 @@ def test_materializing_assets_records_runs_and_partitions(instance):
     assert result.success
     assert instance.get_run_by_id(result.run_id).is_success
     assert instance.get_materialized_partitions(dg.AssetKey("hourly")) == {"2026-11-20-03:00"}
+
+
+def _schema(path: Path) -> list[tuple]:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        return (
+            conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+            + conn.execute("SELECT version_num FROM alembic_version").fetchall()
+        )
+
+
+def test_new_run_shards_are_copies_of_a_stock_initialized_shard(instance, tmp_path):
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    first, second = new_run(instance), new_run(instance)
+    for run_id in (first, second):
+        materialize(instance, run_id, "a", run_id)
+    stock = SqliteEventLogStorage(str(tmp_path / "stock"))
+    with stock.run_connection("reference"):
+        pass
+    reference = _schema(tmp_path / "stock" / "reference.db")
+    storage = instance.event_log_storage
+    assert _schema(Path(storage.path_for_shard(second))) == reference
+    assert _schema(Path(storage.path_for_shard(first))) == reference
+    assert [path.name for path in Path(storage._base_dir).glob("*.tmp")] == []
+
+
+def test_a_shard_another_process_started_is_initialized_in_place(instance):
+    run_id = new_run(instance)
+    shard = Path(instance.event_log_storage.path_for_shard(run_id))
+    # What SQLite leaves when another process has just opened the shard: an empty file.
+    shard.unlink(missing_ok=True)
+    shard.touch()
+    materialize(instance, run_id, "a", "p")
+    assert latest_partition(instance, "a") == "p"
+    assert len(instance.all_logs(run_id)) == 1
