@@ -188,3 +188,16 @@ def test_the_check_alone_scores_the_hour_without_storing_it(incident, instance):
     assert result.get_asset_materialization_events() == []
     assert query(project, "SELECT count(*) FROM anomalies.error_rate") == stored
     assert instance.get_latest_materialization_event(key).run_id == materialized
+
+
+def test_without_channels_the_alert_sensor_skips_and_moves_on(incident, instance, tmp_path):
+    # After the incident's runs: new anomaly scores are in the event log.
+    quiet = build_definitions(write_project(tmp_path, lambda data: data.pop("alerts", None)))
+    sensor = quiet.resolve_sensor_def("anomaly_alert_sensor")
+    with dg.build_sensor_context(instance=instance, definitions=quiet) as context:
+        tick = sensor.evaluate_tick(context)
+    assert tick.run_requests == []
+    assert "no alerts.channels" in tick.skip_message
+    assert tick.cursor, "the scores seen are not offered again"
+    with dg.build_sensor_context(instance=instance, definitions=quiet, cursor=tick.cursor) as ctx:
+        assert sensor.evaluate_tick(ctx).skip_message == "no new anomaly scores"

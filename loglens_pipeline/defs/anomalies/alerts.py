@@ -104,9 +104,15 @@ def build_alert_sensor(project: Project, job: dg.JobDefinition) -> dg.SensorDefi
                 if partition:
                     names.add(name)
                     hours.append(partition)
+        cursor = str(newest) if newest else None
         if not names:
+            return dg.SensorResult(skip_reason="no new anomaly scores", cursor=cursor)
+        if not project.config.alerts.channels:
+            # Nothing would be sent or recorded, so no run: it would only hold the warehouse
+            # pool. The cursor moves on: scores from before channels were configured never alert.
             return dg.SensorResult(
-                skip_reason="no new anomaly scores", cursor=str(newest) if newest else None
+                skip_reason="new anomaly scores, but configs/loglens.yaml has no alerts.channels",
+                cursor=cursor,
             )
         config = AlertRunConfig(metrics=sorted(names), first_hour=min(hours), last_hour=max(hours))
         return dg.SensorResult(

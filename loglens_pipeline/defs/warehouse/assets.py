@@ -6,7 +6,7 @@ from dagster_duckdb import DuckDBResource
 from loglens_pipeline.defs.anomalies.assets import anomaly_key
 from loglens_pipeline.defs.automation import deps_updated_since_requested
 from loglens_pipeline.defs.ingest.assets import RAW_EVENTS
-from loglens_pipeline.defs.metrics.assets import metric_key
+from loglens_pipeline.defs.metrics.assets import late_data_condition, metric_key
 from loglens_pipeline.defs.project import OWNER, WAREHOUSE_POOL, Project, code_version
 from loglens_pipeline.defs.resources import warehouse_session
 from loglens_pipeline.defs.warehouse.retention import (
@@ -25,10 +25,18 @@ from loglens_pipeline.warehouse.snapshot import publish_reader_copy
 READER_COPY = dg.AssetKey(["warehouse", "reader_copy"])
 
 
-def publish_condition() -> dg.AutomationCondition:
-    """Publish after any upstream table changed, once no upstream run is in progress."""
+def publish_condition(project: Project) -> dg.AutomationCondition:
+    """Publish after any upstream table changed, once no upstream run is in progress.
+
+    New raw events of a recent hour also make automation recompute that hour's metrics in the
+    same tick. Publishing then would copy the warehouse without the new metric rows and hold the
+    warehouse pool while the metrics run waits for it, so the copy waits for that run and is
+    published once, after it.
+    """
+    metrics_follow = dg.AutomationCondition.any_deps_match(late_data_condition(project))
     return (
         deps_updated_since_requested()
+        & ~metrics_follow.with_label("recent hours' metrics requested now")
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ).with_label("after warehouse changes")
@@ -43,7 +51,7 @@ def build_reader_copy_asset(project: Project, upstream: list[dg.AssetKey]) -> dg
         group_name="warehouse",
         kinds={"duckdb"},
         pool=WAREHOUSE_POOL,
-        automation_condition=publish_condition(),
+        automation_condition=publish_condition(project),
         owners=[OWNER],
         tags={"area": "warehouse", "audience": "bi"},
         # The views it builds: the analytics SQL and the metrics they cover.
