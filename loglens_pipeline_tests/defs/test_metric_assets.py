@@ -203,6 +203,10 @@ class Ticks:
         return result
 
 
+READER = dg.AssetKey(["warehouse", "reader_copy"])
+AUTOMATED = dg.AssetSelection.groups("metrics", "anomalies") | dg.AssetSelection.assets(READER)
+
+
 def last_closed_hour() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0) - timedelta(
         hours=1
@@ -245,12 +249,7 @@ def test_the_copy_waits_for_the_recent_hours_metrics_and_a_racing_copy_is_follow
 
     project, recent = lenient_project, last_closed_hour()
     defs = build_definitions(project)
-    reader = dg.AssetKey(["warehouse", "reader_copy"])
-    tick = Ticks(
-        defs,
-        instance,
-        dg.AssetSelection.groups("metrics", "anomalies") | dg.AssetSelection.assets(reader),
-    )
+    tick = Ticks(defs, instance, AUTOMATED)
     tick()
     write_events(project, "recent", recent, 60)
     assert run_ingest(defs, instance, trigger="test").success
@@ -259,13 +258,13 @@ def test_the_copy_waits_for_the_recent_hours_metrics_and_a_racing_copy_is_follow
     # (it would publish without the new metric rows and hold the pool the metrics wait for).
     first = tick()
     assert first.get_num_requested(dg.AssetKey(["metrics", "error_rate"])) == 1
-    assert first.get_num_requested(reader) == 0
+    assert first.get_num_requested(READER) == 0
     # A publication from elsewhere (the job page) ends before the metrics run: it predates
     # the metric rows, so automation still publishes once after them.
     assert run_publish(defs, instance, trigger="test").success
     assert run_metrics_range(defs, instance, recent, recent, trigger="test").success
     second = tick()
-    assert second.get_num_requested(reader) == 1, "the metric rows must reach the readers"
+    assert second.get_num_requested(READER) == 1, "the metric rows must reach the readers"
     assert second.total_requested == 1
     assert tick().total_requested == 0
 
@@ -273,17 +272,12 @@ def test_the_copy_waits_for_the_recent_hours_metrics_and_a_racing_copy_is_follow
 def test_raw_events_of_old_hours_alone_are_published_at_once(lenient_project, instance):
     project = lenient_project
     defs = build_definitions(project)
-    reader = dg.AssetKey(["warehouse", "reader_copy"])
-    tick = Ticks(
-        defs,
-        instance,
-        dg.AssetSelection.groups("metrics", "anomalies") | dg.AssetSelection.assets(reader),
-    )
+    tick = Ticks(defs, instance, AUTOMATED)
     tick()
     write_events(project, "old", last_closed_hour() - timedelta(days=2), 60)
     assert run_ingest(defs, instance, trigger="test").success
     result = tick()
-    assert result.get_num_requested(reader) == 1
+    assert result.get_num_requested(READER) == 1
     assert result.total_requested == 1, "hours beyond the lateness are not recomputed"
 
 
