@@ -1,12 +1,14 @@
 """`warehouse/reader_copy`: analytics views rebuilt, then the warehouse published for readers."""
 
+from datetime import timedelta
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from loglens_pipeline.defs.anomalies.assets import anomaly_key
 from loglens_pipeline.defs.automation import deps_updated_since_requested
 from loglens_pipeline.defs.ingest.assets import RAW_EVENTS
-from loglens_pipeline.defs.metrics.assets import late_data_condition, metric_key
+from loglens_pipeline.defs.metrics.assets import metric_key
 from loglens_pipeline.defs.project import OWNER, WAREHOUSE_POOL, Project, code_version
 from loglens_pipeline.defs.resources import warehouse_session
 from loglens_pipeline.defs.warehouse.retention import (
@@ -28,15 +30,27 @@ READER_COPY = dg.AssetKey(["warehouse", "reader_copy"])
 def publish_condition(project: Project) -> dg.AutomationCondition:
     """Publish after any upstream table changed, once no upstream run is in progress.
 
-    New raw events of a recent hour also make automation recompute that hour's metrics in the
-    same tick. Publishing then would copy the warehouse without the new metric rows and hold the
-    warehouse pool while the metrics run waits for it, so the copy waits for that run and is
-    published once, after it.
+    New raw events of a recent hour make automation request that hour's metrics in the same
+    tick. Publishing then would copy the warehouse without the new metric rows and hold the
+    warehouse pool the metrics run waits for, so the copy skips that tick; on the next ones the
+    metrics run is in progress, and the copy is published once, after it. (Only the stateless
+    part of the metrics' condition is repeated here: a `since` nested under `any_deps_match`
+    keeps its state per dependency and never resets.)
     """
-    metrics_follow = dg.AutomationCondition.any_deps_match(late_data_condition(project))
+    lookback = timedelta(minutes=project.config.partitions.allowed_lateness_minutes, hours=1)
+    # Metrics only: their upstream is ingestion. An anomaly's upstream is its metric, updated
+    # by the run that also scored it, which is no reason to wait.
+    metrics_requested_now = (
+        dg.AutomationCondition.any_deps_match(
+            dg.AutomationCondition.in_latest_time_window(lookback_delta=lookback)
+            & dg.AutomationCondition.any_deps_updated()
+        )
+        .allow(dg.AssetSelection.groups("metrics"))
+        .with_label("recent hours' metrics requested now")
+    )
     return (
         deps_updated_since_requested()
-        & ~metrics_follow.with_label("recent hours' metrics requested now")
+        & ~metrics_requested_now
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ).with_label("after warehouse changes")
