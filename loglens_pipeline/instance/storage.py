@@ -196,6 +196,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             return True
         except FileExistsError:
             return False
+        except OSError:
+            # A file system without hard links: Dagster's own initialization instead.
+            return False
         finally:
             if os.path.exists(staging):
                 os.unlink(staging)

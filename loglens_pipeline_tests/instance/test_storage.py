@@ -208,3 +208,14 @@ def test_a_shard_another_process_started_is_initialized_in_place(instance):
     materialize(instance, run_id, "a", "p")
     assert latest_partition(instance, "a") == "p"
     assert len(instance.all_logs(run_id)) == 1
+
+
+def test_without_hard_links_new_shards_are_initialized_in_place(instance, monkeypatch):
+    def no_links(*_args):
+        raise PermissionError("hard links not supported")
+
+    monkeypatch.setattr(os, "link", no_links)
+    run_id = new_run(instance)
+    materialize(instance, run_id, "a", "p")
+    assert latest_partition(instance, "a") == "p"
+    assert not list(Path(instance.event_log_storage.path_for_shard(run_id)).parent.glob("*.tmp"))
