@@ -2,11 +2,10 @@
 
 The stock SQLite storages build a SQLAlchemy engine and open a new SQLite connection for every
 statement, and commit with `synchronous=FULL`. Every Dagster event is such a statement (twice
-for asset events: the run's shard and the index shard), so a metrics run spent most of its time
-there: 11 ms per event, 22 ms per materialization, 21 ms per latest-materialization lookup on
-this machine. Keeping one engine per database file with a small connection pool, and committing
-with `synchronous=NORMAL` (the databases are in WAL mode), brings that to about 1.3, 3.2 and
-3.8 ms (`benchmarks/instance_storage.py`).
+for asset events: the run's shard and the index shard), so metrics runs and backfills spent
+most of their time there. Keeping one engine per database file with a small connection pool,
+and committing with `synchronous=NORMAL` (the databases are in WAL mode), makes events and
+lookups about 5x cheaper (`benchmarks/instance_storage.py`, docs/benchmarks.md).
 
 `synchronous=NORMAL` in WAL mode never corrupts a database and loses nothing when a process
 crashes; a power loss can roll back the last commits. Those are Dagster's records of runs and
