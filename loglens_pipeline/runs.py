@@ -11,6 +11,7 @@ import dagster as dg
 from loglens_pipeline import progress
 from loglens_pipeline.defs.metrics.schedules import metric_tags
 from loglens_pipeline.defs.partitions import partition_key
+from loglens_pipeline.instance.orphans import fail_orphaned_runs, process_tag
 
 # Keep the terminal readable: run logs stay in the instance (and the UI); errors still print.
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -28,8 +29,10 @@ def _execute(
     The run id is chosen here so the listener is in place before the run's first event; the
     instance calls it, in this thread, for every event it stores for that run. The run names
     its assets (not just the job): automation then knows that assets computed together in it,
-    such as an anomaly partition and its metric, need no further run.
+    such as an anomaly partition and its metric, need no further run. Runs left behind by a
+    killed process are failed first, so their pool slot does not hold this one back.
     """
+    fail_orphaned_runs(instance)
     job = defs.resolve_job_def(job_name)
     assets = sorted(job.asset_layer.selected_asset_keys)
     run_id = str(uuid4())
@@ -48,7 +51,7 @@ def _execute(
     return job.execute_in_process(
         instance=instance,
         run_config=run_config,
-        tags=tags,
+        tags={**tags, **process_tag()},
         run_id=run_id,
         asset_selection=assets or None,
     )
