@@ -20,6 +20,12 @@ def metric_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["metrics", name])
 
 
+def recent_hours(project: Project) -> dg.AutomationCondition:
+    """Partitions of hours that closed within the allowed lateness (late data is recomputed)."""
+    lookback = timedelta(minutes=project.config.partitions.allowed_lateness_minutes, hours=1)
+    return dg.AutomationCondition.in_latest_time_window(lookback_delta=lookback)
+
+
 def late_data_condition(project: Project) -> dg.AutomationCondition:
     """Re-materialize a partition when an upstream partition changed, for recent hours only.
 
@@ -27,9 +33,8 @@ def late_data_condition(project: Project) -> dg.AutomationCondition:
     into; hours that closed within the allowed lateness are then recomputed automatically,
     older ones show as stale in the UI until a backfill.
     """
-    lookback = timedelta(minutes=project.config.partitions.allowed_lateness_minutes, hours=1)
     return (
-        dg.AutomationCondition.in_latest_time_window(lookback_delta=lookback)
+        recent_hours(project)
         & deps_updated_since_requested()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()

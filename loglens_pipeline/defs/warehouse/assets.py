@@ -1,14 +1,12 @@
 """`warehouse/reader_copy`: analytics views rebuilt, then the warehouse published for readers."""
 
-from datetime import timedelta
-
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from loglens_pipeline.defs.anomalies.assets import anomaly_key
 from loglens_pipeline.defs.automation import deps_updated_since_requested
 from loglens_pipeline.defs.ingest.assets import RAW_EVENTS
-from loglens_pipeline.defs.metrics.assets import metric_key
+from loglens_pipeline.defs.metrics.assets import metric_key, recent_hours
 from loglens_pipeline.defs.project import OWNER, WAREHOUSE_POOL, Project, code_version
 from loglens_pipeline.defs.resources import warehouse_session
 from loglens_pipeline.defs.warehouse.retention import (
@@ -37,13 +35,11 @@ def publish_condition(project: Project) -> dg.AutomationCondition:
     part of the metrics' condition is repeated here: a `since` nested under `any_deps_match`
     keeps its state per dependency and never resets.)
     """
-    lookback = timedelta(minutes=project.config.partitions.allowed_lateness_minutes, hours=1)
     # Metrics only: their upstream is ingestion. An anomaly's upstream is its metric, updated
     # by the run that also scored it, which is no reason to wait.
     metrics_requested_now = (
         dg.AutomationCondition.any_deps_match(
-            dg.AutomationCondition.in_latest_time_window(lookback_delta=lookback)
-            & dg.AutomationCondition.any_deps_updated()
+            recent_hours(project) & dg.AutomationCondition.any_deps_updated()
         )
         .allow(dg.AssetSelection.groups("metrics"))
         .with_label("recent hours' metrics requested now")
