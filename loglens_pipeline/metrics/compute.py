@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -9,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from loglens_pipeline.metrics.compiler import CompiledMetric
+from loglens_pipeline.warehouse.connection import use_utc
 from loglens_pipeline.warehouse.schema import ensure_field_columns
 
 
@@ -49,3 +53,43 @@ def compute_metric(
         ]
     conn.execute("DROP TABLE metric_rows")
     return MetricResult(frame, dropped, examples)
+
+
+@contextmanager
+def computed_ahead(
+    conn: duckdb.DuckDBPyConnection,
+    metrics: Sequence[CompiledMetric],
+    start: datetime,
+    end: datetime,
+) -> Iterator[Callable[[CompiledMetric], MetricResult]]:
+    """`compute_metric` of each of `metrics`, in order, one metric ahead in a thread.
+
+    Yields a function giving a metric's result; asking for one starts the next one's SQL on a
+    cursor of `conn`. DuckDB releases the GIL while a query runs, so the next metric's SQL
+    runs on the other core while the caller stores, scores and charts this one. At most two
+    results are held. A metric's error is raised when its result is asked for.
+    """
+    # Columns are added here, in the caller's transaction, not concurrently from the thread.
+    for metric in metrics:
+        ensure_field_columns(conn, metric.field_columns)
+    order = {metric.spec.name: index for index, metric in enumerate(metrics)}
+    pending: dict[int, Future[MetricResult]] = {}
+    cursor = use_utc(conn.cursor())
+    with cursor, ThreadPoolExecutor(1, thread_name_prefix="loglens-metric-sql") as pool:
+
+        def submit(index: int) -> None:
+            if index < len(metrics) and index not in pending:
+                pending[index] = pool.submit(compute_metric, cursor, metrics[index], start, end)
+
+        def result(metric: CompiledMetric) -> MetricResult:
+            index = order[metric.spec.name]
+            submit(index)
+            submit(index + 1)
+            return pending.pop(index).result()
+
+        submit(0)
+        try:
+            yield result
+        finally:
+            for future in pending.values():
+                future.cancel()

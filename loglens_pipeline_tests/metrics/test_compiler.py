@@ -22,7 +22,7 @@ import pytest
 
 from loglens_pipeline.config.metrics import MetricSpec
 from loglens_pipeline.metrics.compiler import CompiledMetric, compile_metric
-from loglens_pipeline.metrics.compute import MetricResult, compute_metric
+from loglens_pipeline.metrics.compute import MetricResult, compute_metric, computed_ahead
 from loglens_pipeline.warehouse.schema import ensure_raw_schema
 from loglens_pipeline_tests.conftest import write_project
 
@@ -707,3 +707,26 @@ def test_other_sources_and_events_outside_the_range_are_ignored(warehouse):
     nginx = sum(1 for e in warehouse.events if e.source == "nginx" and H1 <= e.t < END)
     assert nginx > 0
     assert frame["events"].sum() - app["events"].sum() == nginx
+
+
+def test_metrics_computed_ahead_are_those_computed_one_by_one(warehouse):
+    metrics = [
+        compiled(warehouse, {**_count("5m"), "name": "a"}),
+        compiled(warehouse, {**_count("1h", filter="level = 'ERROR'"), "name": "b"}),
+        compiled(warehouse, {**_count("15m"), "name": "c", "group_by": ["service"]}),
+    ]
+    with computed_ahead(warehouse.conn, metrics, H1, END) as result:
+        ahead = [result(metric).frame for metric in metrics]
+    for metric, frame in zip(metrics, ahead, strict=True):
+        pd.testing.assert_frame_equal(frame, compute_metric(warehouse.conn, metric, H1, END).frame)
+
+
+def test_a_failing_metric_computed_ahead_fails_alone(warehouse):
+    broken = compiled(warehouse, {**_count("5m", filter="CAST(host AS INTEGER) > 0"), "name": "x"})
+    fine = compiled(warehouse, {**_count("5m"), "name": "y"})
+    with computed_ahead(warehouse.conn, [broken, fine], H1, END) as result:
+        with pytest.raises(duckdb.ConversionException, match="Could not convert"):
+            result(broken)
+        assert result(fine).frame["events"].sum() == _in_range(
+            warehouse, H1, END, lambda e: e.source == "app"
+        )

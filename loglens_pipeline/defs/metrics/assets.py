@@ -10,7 +10,7 @@ from loglens_pipeline.defs.automation import deps_updated_since_requested
 from loglens_pipeline.defs.ingest.assets import EVENT_HOURS
 from loglens_pipeline.defs.project import Project
 from loglens_pipeline.metrics.compiler import CompiledMetric
-from loglens_pipeline.metrics.compute import compute_metric
+from loglens_pipeline.metrics.compute import MetricResult
 from loglens_pipeline.warehouse.schema import ensure_table
 
 IO_MANAGER_KEY = "warehouse_io_manager"
@@ -86,8 +86,9 @@ def metric_output(
     metric: CompiledMetric,
     start: datetime,
     end: datetime,
+    result: MetricResult,
 ) -> dg.Output:
-    """One metric over the hours `[start, end)`: one SQL statement, stored by the IO manager."""
+    """One metric's rows over the hours `[start, end)` (`compute_metric`), for the IO manager."""
     spec = metric.spec
     columns = list(zip(metric.columns, metric.column_types, strict=True))
     if ensure_table(conn, "metrics", spec.name, columns):
@@ -95,7 +96,6 @@ def metric_output(
             f"metrics.{spec.name} had other columns (group_by changed): dropped; "
             "re-materialize its other partitions (they show as stale)"
         )
-    result = compute_metric(conn, metric, start, end)
     frame = result.frame
     if result.dropped_groups:
         context.log.warning(

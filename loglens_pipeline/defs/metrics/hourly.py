@@ -23,6 +23,7 @@ from loglens_pipeline.defs.metrics.assets import metric_key, metric_output, metr
 from loglens_pipeline.defs.partitions import run_hours
 from loglens_pipeline.defs.project import WAREHOUSE_POOL, Project
 from loglens_pipeline.defs.resources import warehouse_session
+from loglens_pipeline.metrics.compute import computed_ahead
 
 STEP_NAME = "metrics_and_anomalies"
 
@@ -53,13 +54,18 @@ def build_hourly_assets(
         selected = context.selected_asset_keys
         checks = context.selected_asset_check_keys
         failed: dict[str, str] = {}
-        with warehouse_session(project, warehouse) as conn:
+        computed = [m for m in metrics if metric_key(m.spec.name) in selected]
+        with (
+            warehouse_session(project, warehouse) as conn,
+            computed_ahead(conn, computed, start, end) as metric_result,
+        ):
             for metric in metrics:
                 name = metric.spec.name
                 # A metric scores its own points: its anomalies follow it in the same pass.
                 try:
                     if metric_key(name) in selected:
-                        yield metric_output(context, conn, metric, start, end)
+                        result = metric_result(metric)
+                        yield metric_output(context, conn, metric, start, end, result)
                     # The check can be executed alone (Checks tab): it scores without storing.
                     store = anomaly_key(name) in selected
                     check = dg.AssetCheckKey(anomaly_key(name), CHECK_NAME) in checks
