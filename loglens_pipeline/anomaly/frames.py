@@ -15,6 +15,7 @@ import pandas as pd
 from loglens_pipeline.anomaly.scoring import score_groups
 from loglens_pipeline.config.metrics import parse_duration
 from loglens_pipeline.metrics.compiler import CompiledMetric
+from loglens_pipeline.warehouse.schema import table_columns
 
 ANOMALY_COLUMNS = ("value", "expected", "lower", "upper", "score", "is_anomaly", "detector")
 _TYPES = {
@@ -44,12 +45,8 @@ def score_metric_range(
     groups = ", ".join(f'"{g}"' for g in metric.group_columns)
     select = f"hour, bucket_start, bucket_end{', ' + groups if groups else ''}, value"
     table = f'metrics."{spec.name}"'
-    found = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'metrics' AND table_name = ?",
-        [spec.name],
-    ).fetchall()[0][0]
     columns = [name for name, _ in anomaly_columns(metric)]
-    if not found:
+    if not table_columns(conn, "metrics", spec.name):
         return pd.DataFrame(columns=columns)
     history = conn.execute(
         f"SELECT {select} FROM {table} WHERE hour >= ? AND hour < ? ORDER BY bucket_end",

@@ -47,7 +47,6 @@ def score_points(
     baseline_ns = _duration_ns(parse_duration(spec.baseline))
     new_ns = _times(new["ts"] if len(new) else pd.Series([], dtype="datetime64[ns]"), "new")
     new_values = pd.to_numeric(new["value"], errors="coerce").to_numpy(dtype=np.float64)
-    out = new.copy()
     n = len(new)
     expected = np.full(n, np.nan)
     scale = np.full(n, np.nan)
@@ -89,13 +88,19 @@ def score_points(
         below = deviation < -band
         big_enough = np.abs(deviation) >= spec.min_change
     flagged = {"up": above, "down": below, "both": above | below}[spec.direction]
-    out["expected"] = expected
-    out["lower"] = expected - band
-    out["upper"] = expected + band
-    out["score"] = score
-    out["is_anomaly"] = flagged & big_enough & ok & np.isfinite(new_values)
-    out["detector"] = pd.Series(detector, index=out.index, dtype=object)
-    return out
+    result = pd.DataFrame(
+        {
+            "expected": expected,
+            "lower": expected - band,
+            "upper": expected + band,
+            "score": score,
+            "is_anomaly": flagged & big_enough & ok & np.isfinite(new_values),
+            "detector": pd.Series(detector, dtype=object).to_numpy(),
+        },
+        index=new.index,
+    )
+    # One concat instead of six column assignments (each rebuilds the frame's column index).
+    return pd.concat([new.drop(columns=list(RESULT_COLUMNS), errors="ignore"), result], axis=1)
 
 
 def score_groups(
