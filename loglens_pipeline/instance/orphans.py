@@ -26,7 +26,7 @@ IN_PROGRESS = [
 ]
 
 
-def _start_time(pid: int) -> str:
+def start_time(pid: int) -> str:
     """When the process started (clock ticks since boot, Linux), so a reused pid is not taken
     for the process that ran the run; empty where /proc does not exist."""
     try:
@@ -39,17 +39,17 @@ def _start_time(pid: int) -> str:
 def process_tag() -> dict[str, str]:
     """The tag naming this process: `host:pid:start`."""
     pid = os.getpid()
-    return {PROCESS_TAG: f"{socket.gethostname()}:{pid}:{_start_time(pid)}"}
+    return {PROCESS_TAG: f"{socket.gethostname()}:{pid}:{start_time(pid)}"}
 
 
-def _alive(pid: int, start: str) -> bool:
+def alive(pid: int, start: str) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # another user's process: it exists
-    return _start_time(pid) == start
+    return start_time(pid) == start
 
 
 def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
@@ -62,7 +62,7 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
         if owner is None:
             continue
         run_host, pid, start = owner.rsplit(":", 2)
-        if run_host != host or _alive(int(pid), start):
+        if run_host != host or alive(int(pid), start):
             continue
         instance.report_run_failed(
             run, message=f"The process that ran it in-process ({owner}) ended before the run did."
