@@ -10,7 +10,9 @@ group no earlier drop has. The latency is the time from the rename to the first 
 read-only and closed after each poll, every `--poll` s) has that hour's row for that group:
 `log_file_sensor` -> `ingest_job` run -> `raw/event_hours` -> automation sensor -> metric and
 anomaly runs -> `warehouse/reader_copy` run. Before the next drop the instance is left idle (no
-queued or running run). Prints each drop, the median and the worst. Everything started is
+queued or running run), and no drop starts in the last 150 s of an hour: its hour would stop
+being the last closed one while its chain runs, and automation (rightly) no longer recomputes
+an hour past its allowed lateness. Prints each drop, the median and the worst. Everything started is
 stopped at the end (the whole process group), also on SIGINT / SIGTERM, which end the drops early
 and print the summary of those measured.
 
@@ -133,9 +135,20 @@ def describe_runs(dagster, since: float) -> str:
     return "; ".join(parts)
 
 
+HOUR_MARGIN_SECONDS = 150  # no drop this close to the next hour (its chain would cross it)
+
+
 def measure_drop(dagster, project, folder: Path, suffix: str, drop: int, args) -> float | None:
     """Drop one file for the last closed hour; seconds until its anomaly rows are readable."""
     now = datetime.now(UTC).replace(tzinfo=None)
+    next_hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    if (next_hour - now).total_seconds() < HOUR_MARGIN_SECONDS:
+        # Once the next hour starts, the dropped hour is no longer the last closed one and its
+        # allowed lateness is over: automation would not recompute its metrics (by design).
+        wait = (next_hour - now).total_seconds() + 5
+        print(f"     waiting {wait:.0f} s for {next_hour:%H:%M} UTC: a drop now would cross it")
+        time.sleep(wait)
+        now = datetime.now(UTC).replace(tzinfo=None)
     hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     service = f"bench-drop-{drop:02d}"
     text = drop_lines(drop, hour, args.lines_per_drop)

@@ -5,9 +5,10 @@ mid-step stays STARTED for ever: no run worker or launcher is there to notice. I
 the slot of the `warehouse` pool (limit 1) its step claimed, so every later warehouse writer,
 in-process or launched by the daemon, waits for it for ever. Each in-process run therefore
 names its process in a tag, and before the next one starts, runs of this host whose process
-is gone are failed and their slots freed. (Runs launched by the daemon are covered by Dagster:
-their code server fails a run whose worker died, and `run_monitoring` in `dagster.yaml` frees
-the slots of ended runs.)
+is gone are failed and their slots freed. (Runs launched by the daemon are covered by run
+monitoring: it fails a run whose worker died (`launcher.WarmRunLauncher` answers its health
+checks) and, with `free_slots_after_run_end_seconds` in `dagster.yaml`, frees the slots of
+ended runs.)
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -80,11 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_id:
         with _instance() as instance:
             return execute(instance, args.run_id)
+    # Ctrl-C in `loglens dev`'s terminal reaches the whole process group: a spare ends when the
+    # daemon does (its stdin closes), a worker with a run is interrupted like any run worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     fingerprint = _warm_up()
     with _instance() as instance:
         run_id = sys.stdin.readline().strip()
         if not run_id:
             return 0
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         if code_fingerprint() != fingerprint:
             python = sys.executable
             os.execv(python, [python, "-m", MODULE, "--run-id", run_id])
