@@ -307,7 +307,7 @@ class IngestConfig(StrictModel):
         ge=0,
         description="read a final unterminated line once the file is idle this long",
     )
-    sensor_interval_seconds: int = Field(default=5, ge=1)
+    sensor_interval_seconds: int = Field(default=3, ge=1)
 
     @model_validator(mode="after")
     def _line_fits_chunk(self) -> IngestConfig:

@@ -121,10 +121,10 @@ def test_sensors_and_schedule_run_by_default_and_say_what_they_watch(defs):
     sensor = defs.resolve_sensor_def("log_file_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert "/data/logs" in sensor.description
-    assert sensor.minimum_interval_seconds == 5
-    assert defs.resolve_sensor_def("loglens_automation_sensor").default_status == (
-        dg.DefaultSensorStatus.RUNNING
-    )
+    assert sensor.minimum_interval_seconds == 3
+    automation = defs.resolve_sensor_def("loglens_automation_sensor")
+    assert automation.default_status == dg.DefaultSensorStatus.RUNNING
+    assert automation.minimum_interval_seconds < 5  # a tick in every pass of the daemon
     schedule = defs.resolve_schedule_def("hourly_metrics_schedule")
     assert schedule.cron_schedule == "15 * * * *"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
