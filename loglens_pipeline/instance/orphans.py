@@ -27,14 +27,20 @@ IN_PROGRESS = [
 ]
 
 
-def start_time(pid: int) -> str:
-    """When the process started (clock ticks since boot, Linux), so a reused pid is not taken
-    for the process that ran the run; empty where /proc does not exist."""
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name (state first); empty where there is none."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
+        return []
+    return stat.rsplit(")", 1)[1].split()
+
+
+def start_time(pid: int) -> str:
+    """When the process started (clock ticks since boot, Linux), so a reused pid is not taken
+    for the process that ran the run; empty where /proc does not exist."""
+    stat = _stat(pid)
+    return stat[19] if stat else ""  # field 22 of the file
 
 
 def process_tag() -> dict[str, str]:
@@ -50,6 +56,9 @@ def alive(pid: int, start: str) -> bool:
         return False
     except PermissionError:
         pass  # another user's process: it exists
+    stat = _stat(pid)
+    if stat and stat[0] in ("Z", "X"):
+        return False  # ended; only its parent has not collected its exit status yet
     return start_time(pid) == start
 
 

@@ -14,12 +14,19 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from loglens_pipeline.instance import open_instance
-from loglens_pipeline.instance.orphans import PROCESS_TAG, fail_orphaned_runs, process_tag
+from loglens_pipeline.instance.orphans import (
+    PROCESS_TAG,
+    alive,
+    fail_orphaned_runs,
+    process_tag,
+    start_time,
+)
 from loglens_pipeline_tests.conftest import query
 from loglens_pipeline_tests.defs.test_metric_assets import write_events
 
@@ -100,3 +107,18 @@ def test_runs_of_live_processes_and_other_hosts_are_left_alone(instance):
     assert {instance.get_run_by_id(r.run_id).status for r in (live, elsewhere)} == {
         dg.DagsterRunStatus.STARTED
     }
+
+
+def test_an_ended_child_not_yet_collected_is_not_alive():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    start = start_time(child.pid)
+    deadline = time.monotonic() + 30
+    # Ended but not waited for: a zombie, which still answers signals.
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    try:
+        assert not alive(child.pid, start)
+    finally:
+        child.wait()
+    assert alive(os.getpid(), start_time(os.getpid()))
