@@ -111,6 +111,11 @@ class WarmRunLauncher(DefaultRunLauncher):
         info = self._worker_of(run)
         if info is None:
             return super().terminate(run_id)
+        if info["host"] != socket.gethostname():
+            self._instance.report_engine_event(
+                f"Its run worker is on {info['host']}: terminate the run from there.", run
+            )
+            return False
         self._instance.report_run_canceling(run)
         if not self._worker_alive(run_id, info):
             self._instance.report_run_canceled(run, message="Its run worker had already ended.")
