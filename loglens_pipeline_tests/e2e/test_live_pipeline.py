@@ -54,7 +54,7 @@ RUNS_QUERY = """
 query E2EIngestRuns($filter: RunsFilter!) {
   runsOrError(filter: $filter, limit: 50) {
     __typename
-    ... on Runs { results { runId status creationTime startTime endTime } }
+    ... on Runs { results { runId status creationTime startTime endTime tags { key value } } }
     ... on Error { message }
   }
 }
@@ -371,6 +371,16 @@ def test_dropped_file_is_ingested_by_sensor_run(live: LiveProject, record_proper
     assert counts["offsets"] == [(path.stat().st_size, 602, 600, 2)], counts
     meta = materialization(dagster, run2["runId"])
     assert (meta.get("lines"), meta.get("events"), meta.get("quarantined")) == (100, 100, 0), meta
+
+    # The daemon handed both runs to LogLens run workers (instance/test_launcher.py checks that
+    # a run goes to the worker started before it).
+    workers = {
+        r["runId"]: json.loads(tags["loglens/run_worker"])
+        for r in sensor_runs(dagster)
+        if "loglens/run_worker" in (tags := {t["key"]: t["value"] for t in r["tags"]})
+    }
+    assert {run["runId"], run2["runId"]} <= set(workers), workers
+    assert workers[run["runId"]]["pid"] != workers[run2["runId"]]["pid"], workers
 
     # The sensor exists, targets the job and is running; the asset has materializations.
     sensor = dagster.graphql(
