@@ -95,7 +95,7 @@ def score_points(
             "upper": expected + band,
             "score": score,
             "is_anomaly": flagged & big_enough & ok & np.isfinite(new_values),
-            "detector": pd.Series(detector, dtype=object).to_numpy(),
+            "detector": np.asarray(detector, dtype=object),
         },
         index=new.index,
     )

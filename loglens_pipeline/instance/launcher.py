@@ -15,10 +15,8 @@ failed and its pool slots freed.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,9 +27,9 @@ from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
 from dagster._serdes import ConfigurableClassData, serialize_value
 
 from loglens_pipeline.instance import run_worker
-from loglens_pipeline.instance.orphans import alive, start_time
+from loglens_pipeline.instance.orphans import alive, identity_pid, process_identity
 
-WORKER_TAG = "loglens/run_worker"  # {"host", "pid", "start"} of the process executing the run
+WORKER_TAG = "loglens/run_worker"  # `host:pid:start` of the process executing the run
 
 
 class WarmRunLauncher(DefaultRunLauncher):
@@ -85,42 +83,36 @@ class WarmRunLauncher(DefaultRunLauncher):
             self._spare = self._start_worker()
             self._workers = {k: w for k, w in self._workers.items() if w.poll() is None}
             self._workers[run.run_id] = worker
-        worker_info = {
-            "host": socket.gethostname(),
-            "pid": worker.pid,
-            "start": start_time(worker.pid),
-        }
-        self._instance.add_run_tags(run.run_id, {WORKER_TAG: json.dumps(worker_info)})
+        self._instance.add_run_tags(run.run_id, {WORKER_TAG: process_identity(worker.pid)})
 
-    def _worker_of(self, run: dg.DagsterRun) -> dict | None:
-        info = run.tags.get(WORKER_TAG)
-        return json.loads(info) if info else None
-
-    def _worker_alive(self, run_id: str, info: dict) -> bool:
-        # A worker this process started is a child: poll() reaps it (a dead child left
-        # unreaped still answers signals).
-        worker = self._workers.get(run_id)
+    def _worker_alive(self, run: dg.DagsterRun) -> bool | None:
+        """Whether the run's worker runs; None when it has none or it is on another host."""
+        # A worker this process started is a child: poll() collects its exit status.
+        worker = self._workers.get(run.run_id)
         if worker is not None:
             return worker.poll() is None
-        return info["host"] == socket.gethostname() and alive(int(info["pid"]), info["start"])
+        identity = run.tags.get(WORKER_TAG)
+        return None if identity is None else alive(identity)
 
     def terminate(self, run_id: str) -> bool:
         run = self._instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             return False
-        info = self._worker_of(run)
-        if info is None:
+        if WORKER_TAG not in run.tags:
             return super().terminate(run_id)
-        if info["host"] != socket.gethostname():
+        running = self._worker_alive(run)
+        if running is None:
             self._instance.report_engine_event(
-                f"Its run worker is on {info['host']}: terminate the run from there.", run
+                f"Its run worker is on another host ({run.tags[WORKER_TAG]}): terminate the "
+                "run from there.",
+                run,
             )
             return False
         self._instance.report_run_canceling(run)
-        if not self._worker_alive(run_id, info):
+        if not running:
             self._instance.report_run_canceled(run, message="Its run worker had already ended.")
             return True
-        os.kill(int(info["pid"]), signal.SIGINT)
+        os.kill(identity_pid(run.tags[WORKER_TAG]), signal.SIGINT)
         return True
 
     @property
@@ -130,15 +122,14 @@ class WarmRunLauncher(DefaultRunLauncher):
     def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
         # Run monitoring fails a run on any other answer than RUNNING or SUCCESS: runs this
         # launcher cannot see (launched by the code server, or on another host) are left to it.
-        info = self._worker_of(run)
-        if info is None or (
-            info["host"] != socket.gethostname() and run.run_id not in self._workers
-        ):
+        running = self._worker_alive(run)
+        if running is None:
             return CheckRunHealthResult(WorkerStatus.RUNNING, "not a run worker of this host")
-        if self._worker_alive(run.run_id, info):
+        if running:
             return CheckRunHealthResult(WorkerStatus.RUNNING)
         return CheckRunHealthResult(
-            WorkerStatus.FAILED, f"run worker (pid {info['pid']}) ended before the run did"
+            WorkerStatus.FAILED,
+            f"run worker {run.tags.get(WORKER_TAG, '')} ended before the run did",
         )
 
     def dispose(self) -> None:

@@ -43,36 +43,47 @@ def start_time(pid: int) -> str:
     return stat[19] if stat else ""  # field 22 of the file
 
 
+def process_identity(pid: int) -> str:
+    """`host:pid:start` of a process of this host: what run tags name a process by."""
+    return f"{socket.gethostname()}:{pid}:{start_time(pid)}"
+
+
+def identity_pid(identity: str) -> int:
+    return int(identity.rsplit(":", 2)[1])
+
+
 def process_tag() -> dict[str, str]:
-    """The tag naming this process: `host:pid:start`."""
-    pid = os.getpid()
-    return {PROCESS_TAG: f"{socket.gethostname()}:{pid}:{start_time(pid)}"}
+    """The tag naming this process."""
+    return {PROCESS_TAG: process_identity(os.getpid())}
 
 
-def alive(pid: int, start: str) -> bool:
+def alive(identity: str) -> bool | None:
+    """Whether the process `process_identity` named is still running; None on another host."""
+    host, pid, start = identity.rsplit(":", 2)
+    if host != socket.gethostname():
+        return None
     try:
-        os.kill(pid, 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # another user's process: it exists
-    stat = _stat(pid)
-    if stat and stat[0] in ("Z", "X"):
-        return False  # ended; only its parent has not collected its exit status yet
-    return start_time(pid) == start
+    stat = _stat(int(pid))
+    if not stat:
+        return start == ""  # no /proc here: the signal is all there is to go by
+    # A zombie has ended; only its parent has not collected its exit status yet.
+    return stat[0] not in ("Z", "X") and stat[19] == start
 
 
 def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
     """Fail this host's in-process runs whose process is gone and free their pool slots."""
-    host = socket.gethostname()
     failed = []
     for record in instance.get_run_records(filters=dg.RunsFilter(statuses=IN_PROGRESS)):
         run = record.dagster_run
         owner = run.tags.get(PROCESS_TAG)
         if owner is None:
             continue
-        run_host, pid, start = owner.rsplit(":", 2)
-        if run_host != host or alive(int(pid), start):
+        if alive(owner) is not False:  # running, or on another host
             continue
         instance.report_run_failed(
             run, message=f"The process that ran it in-process ({owner}) ended before the run did."

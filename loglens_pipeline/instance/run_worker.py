@@ -17,7 +17,6 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 
 MODULE = "loglens_pipeline.instance.run_worker"  # run with -m: __name__ is "__main__" then
@@ -25,8 +24,8 @@ INSTANCE_REF_ENV = "LOGLENS_RUN_WORKER_INSTANCE_REF"
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
-def _files(folders: Iterable[Path], pattern: str) -> list[Path]:
-    return sorted(p for folder in folders if folder.is_dir() for p in folder.rglob(pattern))
+def _files(folder: Path, pattern: str) -> list[Path]:
+    return sorted(folder.rglob(pattern)) if folder.is_dir() else []
 
 
 def code_fingerprint() -> tuple:
@@ -34,7 +33,7 @@ def code_fingerprint() -> tuple:
     from loglens_pipeline.config import ProjectPaths
 
     configs = ProjectPaths.from_env().config_dir
-    files = _files([PACKAGE_DIR], "*.py") + _files([configs], "*.y*ml")
+    files = _files(PACKAGE_DIR, "*.py") + _files(configs, "*.y*ml")
     stats = []
     for path in files:
         try:

@@ -193,10 +193,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 out.write(self._empty_shard)
             os.link(staging, path)
             return True
-        except FileExistsError:
-            return False
-        except OSError:
-            # A file system without hard links: Dagster's own initialization instead.
+        except OSError:  # created meanwhile, or a file system without hard links
             return False
         finally:
             if os.path.exists(staging):

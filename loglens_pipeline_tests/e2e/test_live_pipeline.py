@@ -32,6 +32,8 @@ from loglens_pipeline.config import ProjectPaths
 from loglens_pipeline.config.paths import REPO_ROOT
 from loglens_pipeline.defs.partitions import partition_key
 from loglens_pipeline.defs.project import Project
+from loglens_pipeline.instance.launcher import WORKER_TAG
+from loglens_pipeline.instance.orphans import identity_pid
 from loglens_pipeline.samples.generator import Incident, SampleManifest, generate_sample_logs
 from loglens_pipeline_tests.e2e.processes import LiveDagster, run_chromium, start_loglens_dev
 
@@ -375,12 +377,12 @@ def test_dropped_file_is_ingested_by_sensor_run(live: LiveProject, record_proper
     # The daemon handed both runs to LogLens run workers (instance/test_launcher.py checks that
     # a run goes to the worker started before it).
     workers = {
-        r["runId"]: json.loads(tags["loglens/run_worker"])
+        r["runId"]: identity_pid(tags[WORKER_TAG])
         for r in sensor_runs(dagster)
-        if "loglens/run_worker" in (tags := {t["key"]: t["value"] for t in r["tags"]})
+        if WORKER_TAG in (tags := {t["key"]: t["value"] for t in r["tags"]})
     }
     assert {run["runId"], run2["runId"]} <= set(workers), workers
-    assert workers[run["runId"]]["pid"] != workers[run2["runId"]]["pid"], workers
+    assert workers[run["runId"]] != workers[run2["runId"]], workers
 
     # The sensor exists, targets the job and is running; the asset has materializations.
     sensor = dagster.graphql(

@@ -7,7 +7,6 @@ run storage.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -21,6 +20,7 @@ from dagster._core.launcher import WorkerStatus
 
 from loglens_pipeline.config.paths import REPO_ROOT
 from loglens_pipeline.instance.launcher import WORKER_TAG, WarmRunLauncher
+from loglens_pipeline.instance.orphans import identity_pid
 from loglens_pipeline_tests.conftest import shipped_test_instance
 
 pytestmark = pytest.mark.slow
@@ -61,8 +61,8 @@ def wait_for(instance, run_id: str, statuses, timeout: float = 120) -> dg.Dagste
         time.sleep(0.1)
 
 
-def worker_of(run: dg.DagsterRun) -> dict:
-    return json.loads(run.tags[WORKER_TAG])
+def worker_pid(run: dg.DagsterRun) -> int:
+    return identity_pid(run.tags[WORKER_TAG])
 
 
 def logged(instance, run_id: str) -> str:
@@ -80,11 +80,11 @@ def test_each_run_goes_to_the_worker_started_before_it(instance):
     assert spare is not None and spare.poll() is None  # warming up, or waiting for a run
     second = wait_for(instance, launch(instance), FINISHED)
     assert second.status == dg.DagsterRunStatus.SUCCESS, logged(instance, second.run_id)
-    assert worker_of(second)["pid"] == spare.pid
+    assert worker_pid(second) == spare.pid
     messages = logged(instance, second.run_id)
     assert f"worker pid={spare.pid}" in messages
     assert "--run-id" not in messages  # it ran the definitions it had loaded
-    assert worker_of(first)["pid"] != spare.pid
+    assert worker_pid(first) != spare.pid
 
 
 def test_a_worker_reloads_when_the_configs_changed_while_it_waited(instance):
@@ -118,7 +118,7 @@ def test_run_monitoring_sees_a_killed_worker(instance):
     run = wait_for(instance, run_id, {dg.DagsterRunStatus.STARTED})
     launcher = instance.run_launcher
     assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
-    os.kill(worker_of(run)["pid"], signal.SIGKILL)
+    os.kill(worker_pid(run), signal.SIGKILL)
     deadline = time.monotonic() + 30
     while launcher.check_run_worker_health(run).status != WorkerStatus.FAILED:
         assert time.monotonic() < deadline, "the killed worker still reads as running"

@@ -24,8 +24,8 @@ from loglens_pipeline.instance.orphans import (
     PROCESS_TAG,
     alive,
     fail_orphaned_runs,
+    process_identity,
     process_tag,
-    start_time,
 )
 from loglens_pipeline_tests.conftest import query
 from loglens_pipeline_tests.defs.test_metric_assets import write_events
@@ -111,14 +111,15 @@ def test_runs_of_live_processes_and_other_hosts_are_left_alone(instance):
 
 def test_an_ended_child_not_yet_collected_is_not_alive():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
-    start = start_time(child.pid)
+    identity = process_identity(child.pid)
     deadline = time.monotonic() + 30
     # Ended but not waited for: a zombie, which still answers signals.
     while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
         assert time.monotonic() < deadline
         time.sleep(0.05)
     try:
-        assert not alive(child.pid, start)
+        assert alive(identity) is False
     finally:
         child.wait()
-    assert alive(os.getpid(), start_time(os.getpid()))
+    assert alive(process_identity(os.getpid())) is True
+    assert alive("another-host:1:1") is None
