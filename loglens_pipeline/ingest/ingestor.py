@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -127,7 +127,7 @@ def resolve_file(conn: duckdb.DuckDBPyConnection, state: FileState, handle: Bina
 
 
 def _group_sql(spec: MultilineSpec) -> str:
-    """Lines of `raw_batch` -> one row per event: first line, continuation lines, line count.
+    """Lines of `batch_lines` -> one row per event: first line, continuation lines, line count.
 
     A line matching `spec.start` (or a line that is not text) begins an event; at most
     `max_lines` lines form one event, the overflow is quarantined as `multiline_overflow`.
@@ -138,7 +138,7 @@ def _group_sql(spec: MultilineSpec) -> str:
                                     OR regexp_matches(line, {sql_literal(spec.start)})
                                THEN 1 ELSE 0 END)
                       OVER (ORDER BY byte_offset ROWS UNBOUNDED PRECEDING) AS grp
-            FROM raw_batch
+            FROM batch_lines
         ), parts AS (
             SELECT *, (row_number() OVER (PARTITION BY grp ORDER BY byte_offset) - 1)
                       // {spec.max_lines} AS part
@@ -161,39 +161,40 @@ def _group_sql(spec: MultilineSpec) -> str:
         FROM ranked GROUP BY grp, part"""
 
 
-def _parse_batch(
-    conn: duckdb.DuckDBPyConnection, batch: LineBatch, parse: str, multiline: MultilineSpec | None
-) -> None:
-    """Parse once into the temporary table `parsed`, which is then routed to the tables."""
+def _parsed_sql(parse: str, multiline: MultilineSpec | None) -> str:
+    """The parse of the relation `batch`: one row per event or quarantined line, `line_count`."""
     if multiline is None:
-        conn.register("batch", batch.table)
-        try:
-            conn.execute(
-                f"CREATE OR REPLACE TEMP TABLE parsed AS SELECT *, 1 AS line_count FROM ({parse})"
-            )
-        finally:
-            conn.unregister("batch")
-        return
-    conn.register("raw_batch", batch.table)
-    try:
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE grouped AS {_group_sql(multiline)}")
-    finally:
-        conn.unregister("raw_batch")
+        return f"SELECT *, 1 AS line_count FROM ({parse})"
     # The parser reads the first line of each event; the continuation joins its message.
-    conn.execute("CREATE OR REPLACE TEMP VIEW batch AS SELECT * FROM grouped")
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE parsed AS
-            SELECT p.* REPLACE (
-                       CASE WHEN g.continuation IS NULL OR p.reason IS NOT NULL THEN p.message
-                            ELSE concat_ws(chr(10), p.message, g.continuation) END AS message,
-                       CASE WHEN p.reason IS NOT NULL AND g.continuation IS NOT NULL
-                            AND p.reason <> 'multiline_overflow'
-                            THEN concat_ws(chr(10), p.raw_line, g.continuation)
-                            ELSE p.raw_line END AS raw_line),
-                   g.line_count
-            FROM ({parse}) p JOIN grouped g USING (byte_offset)"""
-    )
-    conn.execute("DROP VIEW batch")
+    return f"""
+        SELECT p.* REPLACE (
+                   CASE WHEN g.continuation IS NULL OR p.reason IS NOT NULL THEN p.message
+                        ELSE concat_ws(chr(10), p.message, g.continuation) END AS message,
+                   CASE WHEN p.reason IS NOT NULL AND g.continuation IS NOT NULL
+                        AND p.reason <> 'multiline_overflow'
+                        THEN concat_ws(chr(10), p.raw_line, g.continuation)
+                        ELSE p.raw_line END AS raw_line),
+               g.line_count
+        FROM ({parse}) p JOIN grouped g USING (byte_offset)"""
+
+
+@contextmanager
+def _batch_input(
+    conn: duckdb.DuckDBPyConnection, batch: LineBatch, multiline: MultilineSpec | None
+) -> Iterator[str]:
+    """Register the batch for the parser; yields the relation `batch` is a view of.
+
+    Multiline lines are first grouped into events (`_group_sql`) in the table `grouped`.
+    """
+    conn.register("batch_lines", batch.table)
+    try:
+        if multiline is None:
+            yield "batch_lines"
+        else:
+            conn.execute(f"CREATE OR REPLACE TEMP TABLE grouped AS {_group_sql(multiline)}")
+            yield "grouped"
+    finally:
+        conn.unregister("batch_lines")
 
 
 def _commit_batch(
@@ -205,65 +206,93 @@ def _commit_batch(
     parse: str,
     ingested_at: datetime,
 ) -> tuple[int, int, set]:
-    _parse_batch(conn, batch, parse, source.multiline)
+    """Events, then quarantined lines, then the new offset of one batch, in one transaction.
+
+    The batch is parsed once for its events, inserted straight from the parse (materializing
+    the parse first costs as much again). The lines that did not become events are found by
+    their offsets among the rows just inserted, and only those are parsed again for their
+    reasons: usually none or a few.
+    """
     path = str(state.path)
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        if committed_offset(conn, identity.file_id) not in (None, batch.start_offset):
-            raise OffsetConflictError(f"offset of {path} moved during ingestion")
-        typed = "".join(f', "{column}"' for column in field_columns(source))
-        events = conn.execute(
-            f"""INSERT INTO raw.events BY NAME
-                SELECT event_time, ? AS source, ? AS tenant, service, host, level, message, attrs,
-                       ? AS file_id, ? AS file_path, byte_offset, ? AS ingested_at,
-                       line_count{typed}
-                FROM parsed WHERE reason IS NULL""",
-            [source.name, source.tenant, identity.file_id, path, ingested_at],
-        ).fetchall()[0][0]
-        quarantined = conn.execute(
-            """INSERT INTO raw.quarantine
-               SELECT ?, ?, ?, byte_offset, reason, raw_line, raw_bytes, ?, line_count
-               FROM parsed WHERE reason IS NOT NULL""",
-            [source.name, identity.file_id, path, ingested_at],
-        ).fetchall()[0][0]
-        conn.execute(
-            """INSERT INTO raw.file_offsets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (file_id) DO UPDATE SET
-                   path = excluded.path, device = excluded.device, inode = excluded.inode,
-                   committed_offset = excluded.committed_offset,
-                   tail_hash = excluded.tail_hash, tail_len = excluded.tail_len,
-                   lines = file_offsets.lines + excluded.lines,
-                   events = file_offsets.events + excluded.events,
-                   quarantined = file_offsets.quarantined + excluded.quarantined,
-                   last_ingested_at = excluded.last_ingested_at""",
-            [
-                identity.file_id,
-                state.fingerprint,
-                identity.generation,
-                source.name,
-                path,
-                state.device,
-                state.inode,
-                batch.end_offset,
-                tail_hash(batch.tail),
-                len(batch.tail),
-                batch.lines,
-                events,
-                quarantined,
-                ingested_at,
-                ingested_at,
-            ],
-        ).fetchall()
-        hours = {
-            row[0]
-            for row in conn.execute(
-                "SELECT DISTINCT date_trunc('hour', event_time) FROM parsed WHERE reason IS NULL"
+    # Only rows of this batch match: nothing of this file was committed past its offset.
+    inserted = (
+        f"SELECT byte_offset, event_time FROM raw.events "
+        f"WHERE ingested_at = {sql_literal(str(ingested_at))}::TIMESTAMP "
+        f"AND file_id = {sql_literal(identity.file_id)} "
+        f"AND byte_offset >= {batch.start_offset} AND byte_offset < {batch.end_offset}"
+    )
+    with _batch_input(conn, batch, source.multiline) as lines:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            if committed_offset(conn, identity.file_id) not in (None, batch.start_offset):
+                raise OffsetConflictError(f"offset of {path} moved during ingestion")
+            conn.execute(f"CREATE OR REPLACE TEMP VIEW batch AS SELECT * FROM {lines}")
+            typed = "".join(f', "{column}"' for column in field_columns(source))
+            events = conn.execute(
+                f"""INSERT INTO raw.events BY NAME
+                    SELECT event_time, ? AS source, ? AS tenant, service, host, level, message,
+                           attrs, ? AS file_id, ? AS file_path, byte_offset, ? AS ingested_at,
+                           line_count{typed}
+                    FROM ({_parsed_sql(parse, source.multiline)}) WHERE reason IS NULL""",
+                [source.name, source.tenant, identity.file_id, path, ingested_at],
+            ).fetchall()[0][0]
+            rows = conn.execute(f"SELECT count(*) FROM {lines}").fetchall()[0][0]
+            quarantined = 0
+            if events < rows:
+                conn.execute(
+                    f"CREATE OR REPLACE TEMP VIEW batch AS "
+                    f"SELECT * FROM {lines} ANTI JOIN ({inserted}) USING (byte_offset)"
+                )
+                quarantined = conn.execute(
+                    f"""INSERT INTO raw.quarantine
+                        SELECT ?, ?, ?, byte_offset, reason, raw_line, raw_bytes, ?, line_count
+                        FROM ({_parsed_sql(parse, source.multiline)})
+                        WHERE reason IS NOT NULL""",
+                    [source.name, identity.file_id, path, ingested_at],
+                ).fetchall()[0][0]
+            if events + quarantined != rows:
+                raise RuntimeError(
+                    f"{path}: {rows} lines from offset {batch.start_offset} gave {events} events "
+                    f"and {quarantined} quarantined lines"
+                )
+            conn.execute(
+                """INSERT INTO raw.file_offsets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (file_id) DO UPDATE SET
+                       path = excluded.path, device = excluded.device, inode = excluded.inode,
+                       committed_offset = excluded.committed_offset,
+                       tail_hash = excluded.tail_hash, tail_len = excluded.tail_len,
+                       lines = file_offsets.lines + excluded.lines,
+                       events = file_offsets.events + excluded.events,
+                       quarantined = file_offsets.quarantined + excluded.quarantined,
+                       last_ingested_at = excluded.last_ingested_at""",
+                [
+                    identity.file_id,
+                    state.fingerprint,
+                    identity.generation,
+                    source.name,
+                    path,
+                    state.device,
+                    state.inode,
+                    batch.end_offset,
+                    tail_hash(batch.tail),
+                    len(batch.tail),
+                    batch.lines,
+                    events,
+                    quarantined,
+                    ingested_at,
+                    ingested_at,
+                ],
             ).fetchall()
-        }
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+            hours = {
+                row[0]
+                for row in conn.execute(
+                    f"SELECT DISTINCT date_trunc('hour', event_time) FROM ({inserted})"
+                ).fetchall()
+            }
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
     return events, quarantined, hours
 
 
@@ -296,18 +325,18 @@ def _event_batches(
     while (batch := next(iter(reader(offset, expected_tail=tail)), None)) is not None:
         handle.seek(batch.end_offset)
         at_end = handle.read(1) == b""
-        conn.register("raw_batch", batch.table)
+        conn.register("batch_lines", batch.table)
         try:
             starts = [
                 row[0]
                 for row in conn.execute(
-                    "SELECT byte_offset FROM raw_batch WHERE byte_offset > ? AND "
+                    "SELECT byte_offset FROM batch_lines WHERE byte_offset > ? AND "
                     "(pre_reason IS NOT NULL OR regexp_matches(line, ?))",
                     [batch.start_offset, spec.start],
                 ).fetchall()
             ]
         finally:
-            conn.unregister("raw_batch")
+            conn.unregister("batch_lines")
         if at_end and complete_at_end:
             cut = batch.end_offset
         elif starts:
@@ -400,7 +429,8 @@ def ingest_file(
             if not current.compressed:
                 raise
             result.status = "incomplete"  # a compressed file still being written: next run
-    conn.execute("DROP TABLE IF EXISTS parsed")
+    conn.execute("DROP VIEW IF EXISTS batch")
+    conn.execute("DROP TABLE IF EXISTS grouped")
     return result
 
 

@@ -401,7 +401,9 @@ def log_files(draw: st.DrawFn) -> tuple[bytes, int, int]:
     chunk_bytes = draw(st.integers(4096, 70_000))
     # max_line_bytes is at most chunk_bytes - 2, as the config requires.
     max_line_bytes = draw(st.integers(1024, chunk_bytes - 2))
-    text = st.text(st.characters(blacklist_characters="\n"), max_size=60).map(str.encode)
+    text = st.text(st.characters(codec="utf-8", exclude_characters="\n"), max_size=60).map(
+        str.encode
+    )
     printable = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=200).map(
         str.encode
     )
