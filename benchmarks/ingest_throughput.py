@@ -19,6 +19,10 @@ configs/loglens.yaml):
                 `CREATE TABLE AS`. No offsets, no quarantine (bad lines skipped).
 * `duckdb_split` (text only) the same with a regex-free split (`string_split` on `"`), the
                 fastest way DuckDB parses this layout.
+* `duckdb_attrs` DuckDB alone doing the same storage job as `raw.events`: the columns of
+                `duckdb` plus `attrs`, every field of the event as JSON text (the whole line
+                for JSON, read as whole lines with `read_csv` then `json_extract_string`; the
+                pattern's named groups as a JSON object for text). No offsets, no quarantine.
 
 Each measurement's time runs from the first byte read to the warehouse file closed (data
 committed). Rates count input lines (malformed ones included) and input bytes.
@@ -37,6 +41,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,8 +50,8 @@ import _bench
 
 SOURCES = {"json": "app", "text": "nginx"}
 IMPLEMENTATIONS = {
-    "json": ("loglens", "python", "duckdb"),
-    "text": ("loglens", "python", "duckdb", "duckdb_split"),
+    "json": ("loglens", "python", "duckdb", "duckdb_attrs"),
+    "text": ("loglens", "python", "duckdb", "duckdb_split", "duckdb_attrs"),
 }
 START = datetime(2026, 11, 20, tzinfo=UTC)
 HOURS = 24
@@ -104,6 +109,12 @@ NGINX_DDL = """CREATE TABLE events (
     event_time TIMESTAMP, remote_addr VARCHAR, method VARCHAR, path VARCHAR, request VARCHAR,
     status INTEGER, body_bytes_sent BIGINT, http_referer VARCHAR, http_user_agent VARCHAR)"""
 CLF_TIME = "%d/%b/%Y:%H:%M:%S %z"
+# `duckdb_attrs` stores long text as raw.events does (zstd), the cheapest way to write it.
+JSON_ATTRS_DDL = """CREATE TABLE events (
+    event_time TIMESTAMP, service VARCHAR, host VARCHAR, level VARCHAR,
+    message VARCHAR USING COMPRESSION zstd, status BIGINT, latency_ms DOUBLE, user_id VARCHAR,
+    http_method VARCHAR, http_path VARCHAR, attrs VARCHAR USING COMPRESSION zstd)"""
+NGINX_ATTRS_DDL = NGINX_DDL[:-1] + ", attrs VARCHAR USING COMPRESSION zstd)"
 
 
 def run_python_json(files: list[Path], conn) -> int:
@@ -225,7 +236,24 @@ def run_duckdb_json(files: list[Path], conn) -> int:
     return conn.execute("SELECT count(*) FROM events").fetchall()[0][0]
 
 
-def run_duckdb_text(files: list[Path], conn) -> int:
+def run_duckdb_json_attrs(files: list[Path], conn) -> int:
+    fields = "['$.ts', '$.level', '$.service', '$.host', '$.msg', '$.status', '$.latency_ms', '$.user_id', '$.http.method', '$.http.path']"
+    conn.execute(JSON_ATTRS_DDL)
+    conn.execute(
+        f"""INSERT INTO events
+            SELECT * FROM (
+                SELECT TRY_CAST(f[1] AS TIMESTAMPTZ)::TIMESTAMP AS event_time, f[3] AS service,
+                       f[4] AS host, upper(f[2]) AS level, f[5] AS message,
+                       TRY_CAST(f[6] AS BIGINT) AS status, TRY_CAST(f[7] AS DOUBLE) AS latency_ms,
+                       f[8] AS user_id, f[9] AS http_method, f[10] AS http_path, line AS attrs
+                FROM (SELECT line, json_extract_string(line, {fields}) AS f
+                      FROM {_whole_lines(files)} WHERE json_valid(line)))
+            WHERE event_time IS NOT NULL"""
+    )
+    return conn.execute("SELECT count(*) FROM events").fetchall()[0][0]
+
+
+def run_duckdb_text(files: list[Path], conn, attrs: bool = False) -> int:
     import re
 
     from loglens_pipeline.ingest.formats import PRESETS
@@ -236,14 +264,18 @@ def run_duckdb_text(files: list[Path], conn) -> int:
     by_index = {index: name for name, index in compiled.groupindex.items()}
     names = ["__match"] + [by_index[i] for i in range(1, compiled.groups + 1)]
     names_sql = ", ".join(sql_literal(n) for n in names)
+    groups = ", ".join(f"{sql_literal(n)}, nullif(m.{n}, '')" for n in compiled.groupindex)
+    attrs_sql = f", json_object({groups})::VARCHAR AS attrs" if attrs else ""
+    if attrs:
+        conn.execute(NGINX_ATTRS_DDL)
     conn.execute(
-        f"""CREATE TABLE events AS
+        f"""{"INSERT INTO events" if attrs else "CREATE TABLE events AS"}
             SELECT * FROM (
                 SELECT try_strptime(m.time_local, '{CLF_TIME}')::TIMESTAMP AS event_time,
                        m.remote_addr, m.method, m.path, m.request,
                        TRY_CAST(m.status AS INTEGER) AS status,
                        TRY_CAST(m.body_bytes_sent AS BIGINT) AS body_bytes_sent,
-                       m.http_referer, m.http_user_agent
+                       m.http_referer, m.http_user_agent{attrs_sql}
                 FROM (SELECT regexp_extract(line, {sql_literal("(" + pattern + ")")},
                                             [{names_sql}]) AS m
                       FROM {_whole_lines(files)}))
@@ -278,6 +310,8 @@ REFERENCES = {
     ("json", "duckdb"): run_duckdb_json,
     ("text", "duckdb"): run_duckdb_text,
     ("text", "duckdb_split"): run_duckdb_split,
+    ("json", "duckdb_attrs"): run_duckdb_json_attrs,
+    ("text", "duckdb_attrs"): partial(run_duckdb_text, attrs=True),
 }
 
 
@@ -343,7 +377,7 @@ def main() -> None:
     parser.add_argument("--formats", default="json,text")
     parser.add_argument(
         "--impls",
-        default="loglens,python,duckdb,duckdb_split",
+        default="loglens,python,duckdb,duckdb_split,duckdb_attrs",
         help="implementations to measure (loglens is needed for the ratios)",
     )
     parser.add_argument("--seed", type=int, default=7)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -26,7 +26,7 @@ from loglens_pipeline.ingest.identity import (
     state_of,
     tail_hash,
 )
-from loglens_pipeline.ingest.lines import ROW_GROUP_ROWS, LineBatch, read_ahead, read_batches
+from loglens_pipeline.ingest.lines import ROW_GROUP_ROWS, LineBatch, ReadAhead, read_batches
 from loglens_pipeline.ingest.parsers import (
     field_column_specs,
     field_columns,
@@ -352,6 +352,125 @@ def _event_batches(
         tail = batch.tail if tail is not None else None
 
 
+@dataclass
+class _OpenFile:
+    """A file opened, matched to what the warehouse committed of it, and its reading begun."""
+
+    source: SourceConfig
+    current: FileState
+    identity: Resolution
+    handle: BinaryIO
+    batches: ReadAhead | Iterator[LineBatch]
+    result: FileResult
+    open_seconds: float
+
+    def close(self) -> None:
+        # Closing the batches stops a read ahead before the handle closes.
+        try:
+            self.batches.close()
+        finally:
+            self.handle.close()
+
+
+def _open_file(
+    conn: duckdb.DuckDBPyConnection,
+    source: SourceConfig,
+    state: FileState,
+    settings: IngestConfig,
+    ingested_at: datetime,
+    *,
+    start_reading: bool = True,
+) -> _OpenFile | FileResult:
+    """Open a file to read after its committed offset (a result when there is nothing to read).
+
+    Reading begins at once, or with `start_reading=False` when its `ReadAhead` is started.
+    """
+    started = time.perf_counter()
+    # One handle for identity and reading: a rename or rotation between the sensor's look and
+    # this read cannot make us read one file's bytes under another file's identity.
+    try:
+        handle = open_log(state.path)
+    except READ_ERRORS:
+        return FileResult(source.name, state.file_id, str(state.path), 0, 0, status="vanished")
+    try:
+        try:
+            current = state_of(handle, state.path, source.name)
+        except READ_ERRORS:
+            current = None
+        if current is None:
+            handle.close()
+            return FileResult(
+                source.name, state.file_id, str(state.path), 0, 0, status="unreadable"
+            )
+        identity = resolve_file(conn, current, handle)
+        start = identity.start
+        result = FileResult(
+            source.name, identity.file_id, str(state.path), start, start, status=identity.status
+        )
+        if current.size is not None and current.size <= start:
+            handle.close()
+            return result
+        flush = current.compressed or is_idle(current, settings, ingested_at)
+        reader = partial(
+            read_batches,
+            handle,
+            chunk_bytes=settings.chunk_bytes,
+            max_line_bytes=settings.max_line_bytes,
+            flush_tail=flush,
+            align_rows=ROW_GROUP_ROWS,
+        )
+        # Compressed files never change; plain ones are checked before every chunk.
+        tail = None if current.compressed else identity.tail
+        if source.multiline is None:
+            batches = ReadAhead(reader(start, expected_tail=tail), started=start_reading)
+        else:
+            done = current.compressed or is_idle(
+                current, settings, ingested_at, source.multiline.timeout_seconds
+            )
+            batches = _event_batches(conn, handle, reader, start, tail, source.multiline, done)
+    except BaseException:
+        handle.close()
+        raise
+    return _OpenFile(
+        source, current, identity, handle, batches, result, time.perf_counter() - started
+    )
+
+
+def _ingest_open(
+    conn: duckdb.DuckDBPyConnection,
+    opened: _OpenFile,
+    ingested_at: datetime,
+    after_commit: Callable[[FileResult], None] | None,
+) -> FileResult:
+    """Commit the batches of an opened file, one transaction each; closes the file."""
+    started = time.perf_counter() - opened.open_seconds
+    source, current, result = opened.source, opened.current, opened.result
+    parse = parse_sql(source)
+    try:
+        for batch in opened.batches:
+            events, quarantined, hours = _commit_batch(
+                conn, source, current, opened.identity, batch, parse, ingested_at
+            )
+            result.end_offset = batch.end_offset
+            result.lines += batch.lines
+            result.events += events
+            result.quarantined += quarantined
+            result.chunks += 1
+            result.hours |= hours
+            result.seconds = time.perf_counter() - started
+            if after_commit is not None:
+                after_commit(result)
+    except READ_ERRORS:
+        if not current.compressed:
+            raise
+        result.status = "incomplete"  # a compressed file still being written: next run
+    finally:
+        opened.close()
+        conn.execute("DROP VIEW IF EXISTS batch")
+        conn.execute("DROP TABLE IF EXISTS grouped")
+    return result
+
+
 def ingest_file(
     conn: duckdb.DuckDBPyConnection,
     source: SourceConfig,
@@ -367,71 +486,20 @@ def ingest_file(
     last line is read once the file has been idle for `flush_partial_after_seconds`.
     `after_commit` is called after each committed chunk (progress reporting, fault injection).
     """
-    started = time.perf_counter()
-    # One handle for identity and reading: a rename or rotation between the sensor's look and
-    # this read cannot make us read one file's bytes under another file's identity.
-    try:
-        handle = open_log(state.path)
-    except READ_ERRORS:
-        return FileResult(source.name, state.file_id, str(state.path), 0, 0, status="vanished")
-    with handle:
-        try:
-            current = state_of(handle, state.path, source.name)
-        except READ_ERRORS:
-            current = None
-        if current is None:
-            return FileResult(
-                source.name, state.file_id, str(state.path), 0, 0, status="unreadable"
-            )
-        identity = resolve_file(conn, current, handle)
-        start = identity.start
-        result = FileResult(
-            source.name, identity.file_id, str(state.path), start, start, status=identity.status
-        )
-        if current.size is not None and current.size <= start:
-            return result
-        flush = current.compressed or is_idle(current, settings, ingested_at)
-        parse = parse_sql(source)
-        reader = partial(
-            read_batches,
-            handle,
-            chunk_bytes=settings.chunk_bytes,
-            max_line_bytes=settings.max_line_bytes,
-            flush_tail=flush,
-            align_rows=ROW_GROUP_ROWS,
-        )
-        # Compressed files never change; plain ones are checked before every chunk.
-        tail = None if current.compressed else identity.tail
-        if source.multiline is None:
-            batches = read_ahead(reader(start, expected_tail=tail))
-        else:
-            done = current.compressed or is_idle(
-                current, settings, ingested_at, source.multiline.timeout_seconds
-            )
-            batches = _event_batches(conn, handle, reader, start, tail, source.multiline, done)
-        # Closing the batches stops a read ahead before the handle closes.
-        try:
-            with closing(batches):
-                for batch in batches:
-                    events, quarantined, hours = _commit_batch(
-                        conn, source, current, identity, batch, parse, ingested_at
-                    )
-                    result.end_offset = batch.end_offset
-                    result.lines += batch.lines
-                    result.events += events
-                    result.quarantined += quarantined
-                    result.chunks += 1
-                    result.hours |= hours
-                    result.seconds = time.perf_counter() - started
-                    if after_commit is not None:
-                        after_commit(result)
-        except READ_ERRORS:
-            if not current.compressed:
-                raise
-            result.status = "incomplete"  # a compressed file still being written: next run
-    conn.execute("DROP VIEW IF EXISTS batch")
-    conn.execute("DROP TABLE IF EXISTS grouped")
-    return result
+    opened = _open_file(conn, source, state, settings, ingested_at)
+    if isinstance(opened, FileResult):
+        return opened
+    return _ingest_open(conn, opened, ingested_at, after_commit)
+
+
+def _read_after(opened: _OpenFile, following: _OpenFile) -> None:
+    """Start reading `following` once `opened` has read its last chunk: two chunks in memory."""
+    if not isinstance(following.batches, ReadAhead):
+        return  # a multiline file reads as it is committed
+    if isinstance(opened.batches, ReadAhead):
+        opened.batches.then(following.batches)
+    else:
+        following.batches.start()
 
 
 def ingest_files(
@@ -442,7 +510,13 @@ def ingest_files(
     ingested_at: datetime,
     after_commit: Callable[[FileResult], None] | None = None,
 ) -> IngestReport:
-    """Ingest many files one after another; the report sums what each contributed."""
+    """Ingest many files one after another; the report sums what each contributed.
+
+    While a file's last chunk is committed, the next file is already opened and its first
+    chunk read. Its match to the warehouse (`resolve_file`) cannot change meanwhile, as commits
+    only move the offsets of the file being committed, unless both files start with the same
+    content (a rotated copy): then the next one is opened again afterwards.
+    """
     started = time.perf_counter()
     # Row order in raw.events carries no meaning (byte_offset does): without it DuckDB inserts
     # with both threads and fills whole row groups.
@@ -450,13 +524,28 @@ def ingest_files(
     for source in {source.name: source for source, _ in work}.values():
         ensure_field_columns(conn, field_column_specs(source))
     conn.execute("SET preserve_insertion_order = false")
+    results: list[FileResult] = []
+    ahead: _OpenFile | None = None
     try:
-        results = [
-            ingest_file(
-                conn, source, state, settings, ingested_at=ingested_at, after_commit=after_commit
-            )
-            for source, state in work
-        ]
+        for index, (source, state) in enumerate(work):
+            opened = ahead or _open_file(conn, source, state, settings, ingested_at)
+            ahead = None
+            if isinstance(opened, FileResult):
+                results.append(opened)
+                continue
+            if index + 1 < len(work):
+                following = _open_file(
+                    conn, *work[index + 1], settings, ingested_at, start_reading=False
+                )
+                if isinstance(following, _OpenFile):
+                    if following.current.fingerprint != opened.current.fingerprint:
+                        ahead = following
+                        _read_after(opened, following)
+                    else:
+                        following.close()
+            results.append(_ingest_open(conn, opened, ingested_at, after_commit))
     finally:
+        if ahead is not None:
+            ahead.close()
         conn.execute("RESET preserve_insertion_order")
     return IngestReport(results, time.perf_counter() - started)

@@ -9,8 +9,9 @@ content, so they are quarantined instead of failing the statement.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -23,7 +24,10 @@ from loglens_pipeline.ingest.identity import TAIL_BYTES, open_log
 RAW_KEEP_BYTES = 1024
 ROW_GROUP_ROWS = 122_880  # DuckDB's row group: whole ones are written once, ragged ones rewritten
 UTF8_BOM = b"\xef\xbb\xbf"
-ARROW_BATCH_ROWS = 16_384  # DuckDB scans one record batch per thread
+# DuckDB scans one record batch per thread, and each thread's inserted rows form their own row
+# groups: batches of whole row groups (a 64 MiB chunk is two) leave no small partial row group,
+# which the checkpoint would merge by rewriting the full ones around it.
+ARROW_BATCH_ROWS = ROW_GROUP_ROWS
 _INLINE = 12  # Arrow string views store strings of up to 12 bytes inline
 
 
@@ -263,14 +267,68 @@ def read_batches(
         tail = batch.tail if expected_tail is not None else None
 
 
-def read_ahead(batches: Iterator[LineBatch]) -> Iterator[LineBatch]:
-    """Yield `batches`, reading and splitting the next one in a thread meanwhile.
+class ReadAhead:
+    """Iterate `batches`, reading and splitting the next one in a thread meanwhile.
 
     Reading and numpy release the GIL, so the next chunk is ready when DuckDB has parsed and
-    committed this one. At most one batch is read ahead: memory stays two chunks.
+    committed this one. At most one batch is read ahead: memory stays two chunks. Reading starts
+    when this is created, or, with `started=False`, on `start` or when another `ReadAhead`
+    given this one in `then` has read its last batch (a file read while the one before it
+    commits its last chunk). `close` waits for a read in flight: the handle can close after it.
     """
-    with ThreadPoolExecutor(1, thread_name_prefix="loglens-read") as pool:
-        future = pool.submit(next, batches, None)
-        while (batch := future.result()) is not None:
-            future = pool.submit(next, batches, None)
-            yield batch
+
+    def __init__(self, batches: Iterator[LineBatch], *, started: bool = True) -> None:
+        self._batches = batches
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="loglens-read")
+        self._lock = threading.Lock()
+        self._future: Future[LineBatch | None] | None = None
+        self._following: ReadAhead | None = None
+        self._ended = self._closed = False
+        if started:
+            self.start()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._future is None and not (self._ended or self._closed):
+                self._future = self._pool.submit(self._read)
+
+    def then(self, following: ReadAhead) -> None:
+        """Start `following` once this one has read its last batch."""
+        with self._lock:
+            self._following = following
+            ended = self._ended
+        if ended:
+            following.start()
+
+    def _read(self) -> LineBatch | None:
+        batch = next(self._batches, None)
+        if batch is None:
+            with self._lock:
+                self._ended = True
+                following = self._following
+            if following is not None:
+                following.start()
+        return batch
+
+    def __iter__(self) -> ReadAhead:
+        return self
+
+    def __next__(self) -> LineBatch:
+        self.start()
+        if self._future is None:
+            raise StopIteration
+        batch = self._future.result()
+        with self._lock:
+            self._future = None
+        if batch is None:
+            raise StopIteration
+        self.start()
+        return batch
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            future = self._future
+        if future is not None:
+            future.exception()  # waits; a read error was already raised, or is moot
+        self._pool.shutdown(wait=True)

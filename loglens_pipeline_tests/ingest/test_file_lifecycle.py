@@ -182,6 +182,32 @@ def test_an_identical_copy_is_recognised_and_not_ingested_twice(rot):
     assert_exactly_once(rot, w)
 
 
+def test_two_files_starting_alike_in_one_run_are_read_once_in_turn(rot):
+    """The second file continues the first one's committed offset, though it was opened (and
+    its reading begun) while the first one was still being committed."""
+    w = Writer(rot.logs_dir / "rot")
+    w.append(count=20)
+    shutil.copyfile(w.folder / "app.log", w.folder / "app.log.bak")
+    w.append("app.log.bak", count=5)
+    report = ingest(rot)
+    assert [(f.path.rsplit("/", 1)[1], f.status, f.lines) for f in report.files] == [
+        ("app.log", "new", 20),
+        ("app.log.bak", "continues", 5),
+    ]
+    assert_exactly_once(rot, w)
+
+
+def test_many_files_in_one_run_each_read_once(rot):
+    w = Writer(rot.logs_dir / "rot")
+    for i in range(6):
+        w.append(f"app.log.{i}", count=300 + i)  # several 4 KiB chunks each
+    report = ingest(rot)
+    assert [f.lines for f in report.files] == [300 + i for i in range(6)]
+    assert all(f.chunks > 1 for f in report.files)
+    assert ingest(rot).total("lines") == 0
+    assert_exactly_once(rot, w)
+
+
 def test_a_partial_last_line_waits_then_is_flushed_when_the_file_is_idle(rot):
     w = Writer(rot.logs_dir / "rot")
     w.append(count=2)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loglens_pipeline.config.models import IngestConfig
-from loglens_pipeline.ingest.lines import LineBatch, read_batches, split_lines
+from loglens_pipeline.ingest.lines import ARROW_BATCH_ROWS, LineBatch, read_batches, split_lines
 
 RAW_KEEP = 1024  # documented: a quarantined long line keeps its first KiB
 
@@ -351,21 +351,22 @@ def test_short_inline_and_long_lines_read_back_identically_through_duckdb() -> N
 
 
 def test_many_short_lines_span_several_record_batches_and_duckdb_sees_all(tmp_path: Path) -> None:
-    lines = [f"{i % 1000}" if i % 7 else "" for i in range(40_000)]
+    lines = [f"{i % 1000}" if i % 7 else "" for i in range(2 * ARROW_BATCH_ROWS + 5_000)]
     lines[12_345] = "a long line among short ones, well past twelve bytes"
+    lines[ARROW_BATCH_ROWS] = "another long line, the first of the second record batch"
     path = tmp_path / "short.log"
     path.write_bytes("".join(line + "\n" for line in lines).encode())
 
-    batches = read_all(path, chunk_bytes=1 << 20, max_line_bytes=1024)
+    batches = read_all(path, chunk_bytes=4 << 20, max_line_bytes=1024)
 
     assert len(batches) == 1
     table = batches[0].table
-    assert len(table.to_batches()) > 1
+    assert [b.num_rows for b in table.to_batches()] == [ARROW_BATCH_ROWS, ARROW_BATCH_ROWS, 5_000]
     assert [line for _, line in duckdb_lines(table)] == lines
     with duckdb.connect() as conn:
         conn.register("t", table)
         assert conn.execute("SELECT count(*) FROM t WHERE line = ''").fetchone() == (
-            40_000 // 7 + 1,
+            lines.count(""),
         )
 
 
