@@ -221,6 +221,7 @@ def _commit_batch(
         f"AND file_id = {sql_literal(identity.file_id)} "
         f"AND byte_offset >= {batch.start_offset} AND byte_offset < {batch.end_offset}"
     )
+    parsed = _parsed_sql(parse, source.multiline)
     with _batch_input(conn, batch, source.multiline) as lines:
         conn.execute("BEGIN TRANSACTION")
         try:
@@ -233,7 +234,7 @@ def _commit_batch(
                     SELECT event_time, ? AS source, ? AS tenant, service, host, level, message,
                            attrs, ? AS file_id, ? AS file_path, byte_offset, ? AS ingested_at,
                            line_count{typed}
-                    FROM ({_parsed_sql(parse, source.multiline)}) WHERE reason IS NULL""",
+                    FROM ({parsed}) WHERE reason IS NULL""",
                 [source.name, source.tenant, identity.file_id, path, ingested_at],
             ).fetchall()[0][0]
             rows = conn.execute(f"SELECT count(*) FROM {lines}").fetchall()[0][0]
@@ -246,7 +247,7 @@ def _commit_batch(
                 quarantined = conn.execute(
                     f"""INSERT INTO raw.quarantine
                         SELECT ?, ?, ?, byte_offset, reason, raw_line, raw_bytes, ?, line_count
-                        FROM ({_parsed_sql(parse, source.multiline)})
+                        FROM ({parsed})
                         WHERE reason IS NOT NULL""",
                     [source.name, identity.file_id, path, ingested_at],
                 ).fetchall()[0][0]
